@@ -1,11 +1,12 @@
 // Unit tests for the streaming STOMP decoder. Every input is decoded whole, byte by byte and in
 // a few fixed chunkings, and all of them must agree before the result is checked.
 
-import { test, describe } from 'node:test';
+import { test, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_DECODER_LIMITS, StompDecoder } from '../../broker/src/stomp/decoder.js';
 import type { DecodeEvent, DecodeResult, DecoderLimits } from '../../broker/src/stomp/decoder.js';
 import type { Frame, StompVersion } from '../../broker/src/stomp/frame.js';
+import { getHeader } from '../../broker/src/stomp/frame.js';
 import type { ErrorCode } from '../../broker/src/errors.js';
 
 interface Setup {
@@ -403,5 +404,40 @@ describe('limits', () => {
   test('invalid limits are rejected', () => {
     assert.throws(() => new StompDecoder({ maxHeaders: 0 }), RangeError);
     assert.throws(() => new StompDecoder({ maxFrameBytes: Number.NaN }), RangeError);
+  });
+});
+
+describe('pauseUntilAuthenticated (frames pipelined behind CONNECT)', () => {
+  it('holds what follows a pre-CONNECT frame until resume(), then decodes it with the new version and limit', () => {
+    const d = new StompDecoder({ maxFrameBytesBeforeConnect: 64, maxFrameBytes: 4096 }, { pauseUntilAuthenticated: true });
+    const big = 'x'.repeat(200);
+    const input = Buffer.from(`CONNECT\naccept-version:1.1\n\n\0SEND\ndestination:/queue/a\\cb\n\n${big}\0`);
+    const first = d.push(input);
+    assert.equal(first.error, undefined);
+    assert.deepEqual(first.events.map((e) => (e.type === 'frame' ? e.frame.command : e.type)), ['CONNECT']);
+    assert.equal(d.paused, true);
+    d.setVersion('1.1');
+    d.setAuthenticated();
+    const rest = d.resume();
+    assert.equal(rest.error, undefined);
+    const send = rest.events[0];
+    assert.ok(send && send.type === 'frame');
+    assert.equal(getHeader(send.frame, 'destination'), '/queue/a:b', '1.1 escaping applied');
+    assert.equal(send.frame.body.toString(), big, 'post-CONNECT frame limit applied');
+  });
+
+  it('bounds what it holds while paused', () => {
+    const d = new StompDecoder({ maxFrameBytesBeforeConnect: 64, maxFrameBytes: 128 }, { pauseUntilAuthenticated: true });
+    d.push(Buffer.from('CONNECT\n\n\0'));
+    assert.equal(d.paused, true);
+    assert.equal(d.push(Buffer.alloc(100, 0x41)).error, undefined);
+    assert.equal(d.push(Buffer.alloc(100, 0x41)).error?.code, 'FRAME_TOO_LARGE');
+  });
+
+  it('without the option, decoding never pauses', () => {
+    const d = new StompDecoder();
+    const r = d.push(Buffer.from('CONNECT\n\n\0SEND\n\n\0'));
+    assert.equal(r.events.length, 2);
+    assert.equal(d.paused, false);
   });
 });

@@ -58,6 +58,12 @@ type State =
 
 export class StompDecoder {
   readonly #limits: DecoderLimits;
+  /** Session mode: hold input after each frame until setAuthenticated() (see push). */
+  readonly #pauseUntilAuthenticated: boolean;
+  #paused = false;
+  #emitted = false;
+  #held: Buffer[] = [];
+  #heldBytes = 0;
   #escaping: HeaderEscaping = 'connect';
   #authenticated = false;
   #frameLimit: number;
@@ -76,7 +82,13 @@ export class StompDecoder {
   #crAt = -2;
   #headEndAt = -2;
 
-  constructor(limits: Partial<DecoderLimits> = {}) {
+  /**
+   * `pauseUntilAuthenticated`: stop after every frame decoded before setAuthenticated() and hold
+   * the rest until resume(), so frames a client pipelines behind CONNECT are decoded with the
+   * negotiated version and limits. The session uses it; plain decoding (tests, tools) does not.
+   */
+  constructor(limits: Partial<DecoderLimits> = {}, options: { pauseUntilAuthenticated?: boolean } = {}) {
+    this.#pauseUntilAuthenticated = options.pauseUntilAuthenticated ?? false;
     this.#limits = { ...DEFAULT_DECODER_LIMITS, ...limits };
     for (const [name, value] of Object.entries(this.#limits)) {
       if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`Decoder limit ${name} must be a positive integer, got ${String(value)}`);
@@ -111,6 +123,8 @@ export class StompDecoder {
    */
   push(chunk: Buffer): DecodeResult {
     if (this.#error) return { events: [], error: this.#error };
+    if (this.#paused) return this.#hold(chunk);
+    this.#emitted = false;
     const events: DecodeEvent[] = [];
     this.#nulAt = -2;
     this.#crAt = -2;
@@ -146,8 +160,51 @@ export class StompDecoder {
           break;
       }
       if (this.#error) return { events, error: this.#error };
+      if (this.#emitted && this.#pauseUntilAuthenticated && !this.#authenticated) {
+        // Until CONNECT succeeds, stop after each frame: what follows must be decoded with the
+        // negotiated version's escaping and the larger frame limit (clients may pipeline).
+        this.#paused = true;
+        const held = pos < chunk.length ? this.#hold(chunk.subarray(pos)) : undefined;
+        return held?.error ? { events, error: held.error } : { events };
+      }
     }
     return { events };
+  }
+
+  /** True while input is held after a frame decoded before authentication. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Decodes what was held since the pause (call after setVersion()/setAuthenticated(), or after a refused frame). */
+  resume(): DecodeResult {
+    this.#paused = false;
+    this.#emitted = false;
+    const held = this.#held;
+    this.#held = [];
+    this.#heldBytes = 0;
+    const events: DecodeEvent[] = [];
+    for (let i = 0; i < held.length; i++) {
+      const r = this.push(held[i]!);
+      events.push(...r.events);
+      if (r.error) return { events, error: r.error };
+      if (this.#paused) {
+        for (const rest of held.slice(i + 1)) this.#hold(rest);
+        break;
+      }
+    }
+    return { events };
+  }
+
+  #hold(chunk: Buffer): DecodeResult {
+    this.#heldBytes += chunk.length;
+    // Bounded: a client may not stream without limit while its CONNECT is being authorized.
+    if (this.#heldBytes > this.#limits.maxFrameBytes) {
+      this.#fail(stompError('FRAME_TOO_LARGE', `More than ${this.#limits.maxFrameBytes} bytes sent before CONNECTED`));
+      return { events: [], error: this.#error! };
+    }
+    if (chunk.length > 0) this.#held.push(chunk);
+    return { events: [] };
   }
 
   /** The first NUL at or after pos in chunk, or -1. Positions only grow within one push. */
@@ -415,6 +472,7 @@ export class StompDecoder {
     const parts = this.#parts;
     const body = parts.length === 0 ? EMPTY_BODY : parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.#partBytes);
     events.push({ type: 'frame', frame: { command: this.#command, headers: this.#headers, body } });
+    this.#emitted = true;
     this.#parts = [];
     this.#partBytes = 0;
     this.#headers = [];

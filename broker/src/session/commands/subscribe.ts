@@ -1,0 +1,61 @@
+// SUBSCRIBE (reference §1.2–§1.5, §2.6): plan the queue and bindings, authorize, then run the plan.
+
+import { randomBytes } from 'node:crypto';
+import { parseDestination, planSubscribe, withoutDeclareChecks } from '../../destination/index.js';
+import { stompError } from '../../errors.js';
+import { getHeader } from '../../stomp/frame.js';
+import type { CommandHandler } from '../context.js';
+import { runSubscribePlan } from '../plan-executor.js';
+import { subscriptionTag, type Subscription } from '../subscriptions.js';
+
+export const handleSubscribe: CommandHandler = async (ctx, frame) => {
+  const id = getHeader(frame, 'id');
+  // STOMP 1.1/1.2 §SUBSCRIBE: `id` is required; 1.0 clients may omit it.
+  if (id === undefined && ctx.version !== '1.0') {
+    return stompError('MISSING_HEADER', `Header 'id' is required on SUBSCRIBE (STOMP ${ctx.version})`);
+  }
+  const destinationHeader = getHeader(frame, 'destination');
+  const dest = parseDestination(destinationHeader, ctx.version, 'SUBSCRIBE');
+  if (!dest.ok) return dest.error;
+  const tag = subscriptionTag(id, destinationHeader ?? '');
+  if (ctx.subscriptions.has(tag)) {
+    return stompError('DUPLICATE_SUBSCRIPTION', `A subscription identified by '${tag}' already exists.`);
+  }
+  if (ctx.subscriptions.size >= ctx.options.maxSubscriptions) {
+    return stompError('TOO_MANY_SUBSCRIPTIONS', `At most ${ctx.options.maxSubscriptions} subscriptions per connection`);
+  }
+  const plan = planSubscribe(dest.value, frame, {
+    defaultTopicExchange: ctx.options.defaultTopicExchange,
+    randomId: randomBytes(16),
+  });
+  if (!plan.ok) return plan.error;
+  const { queue, declare, deleteOnFailure } = plan.value;
+  // A `/queue` this session already declared is not declared again (reference §1.2), nor checked.
+  const checks =
+    declare && !deleteOnFailure && ctx.declaredQueues.has(queue.name)
+      ? withoutDeclareChecks(plan.value.checks, queue)
+      : plan.value.checks;
+  const refused = await ctx.authorize(checks);
+  if (refused) return refused;
+
+  const sub: Subscription = {
+    id,
+    tag,
+    destinationHeader: destinationHeader ?? '',
+    destination: dest.value,
+    ack: plan.value.ack,
+    queue: plan.value.queue.name,
+    consumerTag: undefined,
+    internal: false,
+    pending: [],
+    active: true,
+  };
+  // Registered before consuming: a /queue subscription can receive messages before consume resolves.
+  ctx.subscriptions.add(sub);
+  const failed = await runSubscribePlan(ctx, plan.value, sub);
+  if (failed) {
+    ctx.subscriptions.remove(sub);
+    return failed;
+  }
+  return undefined;
+};

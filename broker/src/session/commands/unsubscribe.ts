@@ -1,0 +1,36 @@
+// UNSUBSCRIBE (reference §1.5, §2.6): cancel the consumer; a durable /topic subscription is deleted
+// only when the frame says `durable:true`. Unacked messages stay ackable until the session ends.
+
+import { planUnsubscribe } from '../../destination/index.js';
+import { randomBytes } from 'node:crypto';
+import { stompError } from '../../errors.js';
+import { getHeader } from '../../stomp/frame.js';
+import type { CommandHandler } from '../context.js';
+import { asStompError } from '../plan-executor.js';
+import { subscriptionTag } from '../subscriptions.js';
+
+export const handleUnsubscribe: CommandHandler = async (ctx, frame) => {
+  const id = getHeader(frame, 'id');
+  const destination = getHeader(frame, 'destination');
+  if (id === undefined && destination === undefined) {
+    return stompError('MISSING_HEADER', 'Missing destination or id', { message: 'Missing destination or id' });
+  }
+  const sub = ctx.subscriptions.get(subscriptionTag(id, destination ?? ''));
+  if (!sub) return stompError('NO_SUBSCRIPTION', `Subscription to '${id ?? destination}' not found.`);
+  if (sub.internal) return stompError('INVALID_HEADER', `'${id}' is a reply queue subscription and cannot be cancelled`, { message: 'Invalid id' });
+  const plan = planUnsubscribe(sub.destination, frame, {
+    defaultTopicExchange: ctx.options.defaultTopicExchange,
+    randomId: randomBytes(16),
+  });
+  if (!plan.ok) return plan.error;
+  const refused = await ctx.authorize(plan.value.checks);
+  if (refused) return refused;
+  ctx.subscriptions.remove(sub);
+  try {
+    if (sub.consumerTag !== undefined) await ctx.engine.cancel(sub.consumerTag);
+    if (plan.value.deleteQueue !== undefined) await ctx.engine.deleteQueue(plan.value.deleteQueue);
+  } catch (e) {
+    return asStompError(e);
+  }
+  return undefined;
+};
