@@ -1,0 +1,116 @@
+// Process entry point (`npm start`): read the configuration, say what runs, serve until SIGTERM or
+// SIGINT, then stop gracefully within a deadline. Exit codes: 0 clean stop, 1 failure, 2 bad config.
+
+import type { Logger } from 'pino';
+import { CONFIG_ENV_KEYS, THUMPER_VERSION, describeConfigKeys, loadConfig } from './server/config.js';
+import type { Config } from './server/config.js';
+import { parseCommandLine, unknownEnvVars } from './server/config-env.js';
+import { startGateway } from './server/gateway.js';
+import type { Gateway } from './server/gateway.js';
+import { createLogger, withoutPassword } from './server/logger.js';
+
+const SHUTDOWN_DEADLINE_MS = 10_000;
+
+function usage(): string {
+  const rows = describeConfigKeys();
+  const keyWidth = Math.max(...rows.map((r) => r.key.length));
+  const envWidth = Math.max(...rows.map((r) => r.env.length));
+  const lines = rows.map((r) => `  ${r.key.padEnd(keyWidth)}  ${r.env.padEnd(envWidth)}  ${r.default}`);
+  return [
+    `Thumper ${THUMPER_VERSION}: STOMP 1.0/1.1/1.2 over WebSocket, for RabbitMQ or embedded.`,
+    '',
+    'Usage: thumper [--config <file.json>] [--help]',
+    '',
+    'Configuration: a JSON file (--config or THUMPER_CONFIG) with the keys below, nested',
+    '(e.g. {"http": {"port": 15674}}), and environment variables, which win over the file.',
+    'Lists are comma-separated in the environment. See docs/configuration.md.',
+    '',
+    `  ${'key'.padEnd(keyWidth)}  ${'environment'.padEnd(envWidth)}  default`,
+    ...lines,
+    '',
+  ].join('\n');
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function engineLine(config: Config): string {
+  if (config.engine === 'memory') {
+    return 'engine: embedded (in-memory) — for development; set THUMPER_AMQP_URL to bridge to RabbitMQ';
+  }
+  const shown = config.amqp.urls.map(withoutPassword);
+  const hidden = shown.some((s) => s.hadPassword) ? ' (password hidden)' : '';
+  return `engine: RabbitMQ at ${shown.map((s) => s.url).join(', ')}${hidden}`;
+}
+
+function handleSignals(gateway: Gateway, log: Logger): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal during shutdown: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      log.error(`shutdown took longer than ${SHUTDOWN_DEADLINE_MS / 1000} s: exiting`);
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS);
+    deadline.unref();
+    gateway.stop().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const cli = parseCommandLine(argv);
+  if (cli.ok && cli.value.help) {
+    process.stdout.write(usage());
+    return;
+  }
+  const loaded = loadConfig({ argv, env: process.env });
+  if (!loaded.ok) {
+    process.stderr.write(`${loaded.error}\n`);
+    process.exit(2);
+  }
+  const config = loaded.value;
+  const log = createLogger(config.log);
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception');
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (err) => {
+    log.fatal({ err }, 'unhandled promise rejection');
+    process.exit(1);
+  });
+
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway(config, log);
+  } catch (err) {
+    log.fatal({ err }, 'start-up failed');
+    process.exit(1);
+  }
+  const { host, port } = gateway.httpAddress;
+  const url = `ws://${urlHost(host)}:${port}${config.ws.path}`;
+  log.info({ version: THUMPER_VERSION, url }, `Thumper ${THUMPER_VERSION} listening: STOMP over WebSocket at ${url}`);
+  log.info({ engine: config.engine }, engineLine(config));
+  for (const name of unknownEnvVars(CONFIG_ENV_KEYS, process.env)) {
+    log.warn({ variable: name }, `${name} is not a Thumper setting (typo?); ignored`);
+  }
+  handleSignals(gateway, log);
+}
+
+await main();

@@ -1,0 +1,156 @@
+// The WebSocket endpoint on the shared HTTP server: which upgrades are accepted (path, Origin),
+// which subprotocol is echoed, and the ping/pong sweep that finds dead peers. Each accepted socket
+// becomes a WsTransport handed to `onConnection`.
+
+import { STATUS_CODES } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { WsTransport } from './ws-transport.js';
+
+export interface WsServerOptions {
+  /** The endpoint, e.g. `/ws`; `/ws/` is accepted too (reference §4). */
+  readonly path: string;
+  /** Exact origins (lower case, no trailing `/`); empty allows every origin. */
+  readonly allowedOrigins: readonly string[];
+  /** 0 disables the ping sweep. */
+  readonly pingIntervalMs: number;
+  readonly maxPayloadBytes: number;
+  readonly perMessageDeflate: boolean;
+  readonly log: Logger;
+  readonly onConnection: (transport: WsTransport, info: ConnectionInfo) => void;
+  /** Passed to each WsTransport (tests use small values). */
+  readonly highWaterBytes?: number;
+  readonly lowWaterBytes?: number;
+}
+
+export interface ConnectionInfo {
+  /** `address:port` of the peer, for logs. */
+  readonly remote: string;
+  readonly protocol: string;
+}
+
+export interface WsServer {
+  /** For the HTTP server's `upgrade` event: answers 404/403/503 itself when it refuses. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  readonly connectionCount: number;
+  /** Stops accepting upgrades and the ping sweep; open connections are the caller's to close. */
+  close(): void;
+}
+
+/** Subprotocols by preference; STOMP versions they stand for. */
+const STOMP_SUBPROTOCOLS = [
+  ['v12.stomp', '1.2'],
+  ['v11.stomp', '1.1'],
+  ['v10.stomp', '1.0'],
+] as const;
+
+/**
+ * Reference §4: the highest of v12/v11/v10.stomp offered is echoed; plain `stomp` only when no
+ * versioned one is offered; nothing STOMP offered → accept without a protocol header (false).
+ */
+export function selectSubprotocol(offered: ReadonlySet<string>): string | false {
+  for (const [name] of STOMP_SUBPROTOCOLS) if (offered.has(name)) return name;
+  return offered.has('stomp') ? 'stomp' : false;
+}
+
+/** `v11.stomp, v12.stomp` → ['1.2', '1.1']. The offer does not pin the version; accept-version does. */
+export function offeredStompVersions(header: string | undefined): string[] {
+  const offered = new Set((header ?? '').split(',').map((p) => p.trim()));
+  return STOMP_SUBPROTOCOLS.filter(([name]) => offered.has(name)).map(([, version]) => version);
+}
+
+/** The endpoint path and the same with a trailing slash; the query string is ignored. */
+export function isWsPath(wsPath: string, url: string | undefined): boolean {
+  const pathname = (url ?? '').split('?')[0] ?? '';
+  return pathname === wsPath || pathname === `${wsPath}/`;
+}
+
+/** Browsers always send Origin; an allow-list refuses requests without one too (fail closed). */
+export function isOriginAllowed(allowed: readonly string[], origin: string | undefined): boolean {
+  if (allowed.length === 0) return true;
+  if (origin === undefined) return false;
+  return allowed.includes(origin.trim().toLowerCase().replace(/\/$/, ''));
+}
+
+export function createWsServer(options: WsServerOptions): WsServer {
+  const { log } = options;
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    maxPayload: options.maxPayloadBytes,
+    perMessageDeflate: options.perMessageDeflate,
+    handleProtocols: (protocols) => selectSubprotocol(protocols),
+  });
+  const transports = new Set<WsTransport>();
+  let accepting = true;
+
+  const sweep =
+    options.pingIntervalMs > 0
+      ? setInterval(() => {
+          for (const t of transports) {
+            if (!t.pingTick()) log.info({ remote: t.remoteAddress }, 'WebSocket peer did not answer ping: terminated');
+          }
+        }, options.pingIntervalMs)
+      : undefined;
+  sweep?.unref();
+
+  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => {}); // a reset during the handshake is the peer's business
+    if (!isWsPath(options.path, req.url)) return refuse(socket, 404, 'Not Found');
+    if (!accepting) return refuse(socket, 503, 'Server shutting down');
+    const origin = req.headers.origin ?? headerValue(req.headers['sec-websocket-origin']);
+    if (!isOriginAllowed(options.allowedOrigins, origin)) {
+      log.info({ origin, remote: remoteOf(req) }, 'WebSocket upgrade refused: origin not allowed');
+      return refuse(socket, 403, 'Origin not allowed');
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const transport = new WsTransport(ws, {
+        remoteAddress: req.socket.remoteAddress ?? 'unknown',
+        offeredVersions: offeredStompVersions(req.headers['sec-websocket-protocol']),
+        ...(options.highWaterBytes !== undefined ? { highWaterBytes: options.highWaterBytes } : {}),
+        ...(options.lowWaterBytes !== undefined ? { lowWaterBytes: options.lowWaterBytes } : {}),
+      });
+      transports.add(transport);
+      void transport.closed.then(() => transports.delete(transport));
+      options.onConnection(transport, { remote: remoteOf(req), protocol: ws.protocol });
+    });
+  }
+
+  return {
+    handleUpgrade,
+    get connectionCount() {
+      return transports.size;
+    },
+    close() {
+      accepting = false;
+      if (sweep) clearInterval(sweep);
+      wss.close();
+    },
+  };
+}
+
+function remoteOf(req: IncomingMessage): string {
+  const { remoteAddress, remotePort } = req.socket;
+  return `${remoteAddress ?? 'unknown'}:${remotePort ?? 0}`;
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** An HTTP answer on the raw socket, before any upgrade; the socket is closed once it is written. */
+function refuse(socket: Duplex, status: number, message: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = `${message}\n`;
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+      'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}

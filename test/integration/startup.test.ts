@@ -1,0 +1,137 @@
+// The real process: `node --import tsx broker/src/main.ts` with the embedded engine on 127.0.0.1,
+// port 0. Checks the first log lines, health endpoints, a STOMP CONNECT through the whole gateway,
+// graceful SIGTERM, --help, and exit code 2 with a message naming the key on bad configuration.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { get } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { after, describe, test } from 'node:test';
+import { WebSocket } from 'ws';
+import type { RawData } from 'ws';
+
+const TIMEOUT = { timeout: 30000 };
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const children: ChildProcessWithoutNullStreams[] = [];
+after(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+/** The parent's environment without anything that would configure Thumper (e.g. AMQP_URL from npm test). */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('THUMPER_') && k !== 'AMQP_URL') env[k] = v;
+  return { ...env, ...extra };
+}
+
+interface Running {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly lines: string[];
+  readonly stderr: string[];
+  waitForLine(pattern: RegExp, ms?: number): Promise<string>;
+  exited: Promise<number | null>;
+}
+
+function run(args: string[], env: Record<string, string>): Running {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'broker/src/main.ts', ...args], { cwd: ROOT, env: cleanEnv(env), stdio: 'pipe' });
+  children.push(child);
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  const listeners: Array<() => void> = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    lines.push(line);
+    for (const l of listeners.splice(0)) l();
+  });
+  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return {
+    child,
+    lines,
+    stderr,
+    exited,
+    waitForLine(pattern, ms = 20000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${ms} ms; got:\n${lines.join('\n')}\n${stderr.join('')}`)), ms);
+        const check = (): void => {
+          const found = lines.find((line) => pattern.test(line));
+          if (found !== undefined) {
+            clearTimeout(timer);
+            resolve(found);
+          } else listeners.push(check);
+        };
+        check();
+        void exited.then(() => setTimeout(check, 0));
+      });
+    },
+  };
+}
+
+function msgOf(line: string): string {
+  return (JSON.parse(line) as { msg?: string }).msg ?? '';
+}
+
+async function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  const res = await new Promise<IncomingMessage>((resolve, reject) => get({ host: '127.0.0.1', port, path }, resolve).on('error', reject));
+  let body = '';
+  for await (const chunk of res) body += String(chunk);
+  return { status: res.statusCode ?? 0, body };
+}
+
+describe('start-up', () => {
+  test('embedded engine: says what runs, serves health and STOMP, stops on SIGTERM', TIMEOUT, async () => {
+    const proc = run([], { THUMPER_HTTP_HOST: '127.0.0.1', THUMPER_HTTP_PORT: '0' });
+    const listening = await proc.waitForLine(/listening: STOMP over WebSocket/);
+    const match = /^Thumper \d+\.\d+\.\d+\S* listening: STOMP over WebSocket at ws:\/\/127\.0\.0\.1:(\d+)\/ws$/.exec(msgOf(listening));
+    assert.ok(match, msgOf(listening));
+    const port = Number(match[1]);
+    assert.ok(port > 0, 'the real port, not 0');
+
+    const index = proc.lines.indexOf(listening);
+    assert.ok(index < 3, `the listening line comes first (after engine start-up), at ${index}:\n${proc.lines.join('\n')}`);
+    const engineLine = proc.lines[index + 1] ?? (await proc.waitForLine(/engine: /));
+    assert.equal(msgOf(engineLine), 'engine: embedded (in-memory) — for development; set THUMPER_AMQP_URL to bridge to RabbitMQ');
+
+    assert.deepEqual(await httpGet(port, '/healthz'), { status: 200, body: '{"status":"ok"}' });
+    assert.equal((await httpGet(port, '/readyz')).status, 200);
+
+    const client = new WebSocket(`ws://127.0.0.1:${port}/ws`, ['v12.stomp']);
+    client.on('error', () => {});
+    await once(client, 'open');
+    assert.equal(client.protocol, 'v12.stomp');
+    const connected = once(client, 'message') as Promise<[RawData]>;
+    client.send('CONNECT\naccept-version:1.2\nhost:/\nlogin:user_x\npasscode:secret\n\n\0');
+    const [frame] = await connected;
+    assert.match(String(frame), /^CONNECTED\n/);
+
+    const clientClosed = once(client, 'close');
+    proc.child.kill('SIGTERM');
+    assert.equal(await proc.exited, 0);
+    await clientClosed;
+    assert.ok(proc.lines.some((l) => msgOf(l) === 'stopped'), proc.lines.join('\n'));
+    assert.ok(!proc.lines.join('\n').includes('secret'), 'the passcode never reaches the log');
+  });
+
+  test('a bad environment value exits 2 naming the variable and key', TIMEOUT, async () => {
+    const proc = run([], { THUMPER_HTTP_PORT: 'abc' });
+    assert.equal(await proc.exited, 2);
+    assert.equal(
+      proc.stderr.join('').trim(),
+      'Invalid configuration: THUMPER_HTTP_PORT (http.port): expected an integer from 0 to 65535, got "abc"',
+    );
+    assert.deepEqual(proc.lines, []);
+  });
+
+  test('--help prints usage and every key, exit 0', TIMEOUT, async () => {
+    const proc = run(['--help'], {});
+    assert.equal(await proc.exited, 0);
+    const text = proc.lines.join('\n');
+    assert.match(text, /^Thumper .*\n\nUsage: thumper \[--config <file\.json>\]/);
+    for (const key of ['http.port', 'THUMPER_HTTP_PORT', 'amqp.urls', 'THUMPER_AMQP_URL', 'stomp.maxTransactionFrames', 'log.pretty']) {
+      assert.ok(text.includes(key), `${key} missing from --help`);
+    }
+  });
+});
