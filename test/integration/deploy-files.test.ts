@@ -25,7 +25,7 @@ describe('docker-compose.yml and broker/Dockerfile', () => {
 
   it('runs RabbitMQ with management and Thumper built from the Dockerfile, wired by env', () => {
     const { rabbitmq, thumper } = compose.services;
-    assert.ok(rabbitmq?.image?.includes('management'), 'RabbitMQ image with the management plugin');
+    assert.ok(rabbitmq && rabbitmq.image?.includes('management'), 'RabbitMQ image with the management plugin');
     assert.ok(rabbitmq.healthcheck, 'RabbitMQ has a health check Thumper can wait on');
     assert.equal(thumper?.build?.dockerfile, 'broker/Dockerfile');
     assert.ok(existsSync(join(root, thumper.build.context, thumper.build.dockerfile)));

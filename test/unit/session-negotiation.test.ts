@@ -22,7 +22,7 @@ describe('negotiateVersion (STOMP 1.2 §Protocol Negotiation)', () => {
     assert.equal(r.ok, false);
     if (!r.ok) {
       assert.equal(r.error.message, 'Version mismatch');
-      assert.equal(r.error.detail, 'Supported versions are 1.0,1.1,1.2');
+      assert.equal(r.error.detail, 'Supported versions are 1.0,1.1,1.2\n');
       assert.equal(r.error.fatal, false);
     }
   });

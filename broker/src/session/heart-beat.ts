@@ -19,12 +19,18 @@ export function negotiateHeartBeat(header: string | undefined, opts: HeartBeatOp
   if (header === undefined || header.trim() === '') return ok({ sendMs: 0, receiveMs: 0 });
   const m = /^\s*(\d{1,10})\s*,\s*(\d{1,10})\s*$/.exec(header);
   if (!m) return fail(stompError('PROCESSING_ERROR', `Invalid heart-beat header '${header}': expected "<cx>,<cy>" in ms`));
-  const cx = Number(m[1]);
-  const cy = Number(m[2]);
+  const cx = roundToSeconds(Number(m[1]));
+  const cy = roundToSeconds(Number(m[2]));
   return ok({
     sendMs: cy === 0 ? 0 : Math.max(cy, opts.minSendMs),
     receiveMs: cx === 0 ? 0 : Math.max(cx, opts.minReceiveMs),
   });
+}
+
+/** RabbitMQ's rounding (reference §2.5): 1..999 ms → 1 s, else whole seconds, rounded down. */
+function roundToSeconds(ms: number): number {
+  if (ms <= 0) return 0;
+  return ms < 1000 ? 1000 : Math.floor(ms / 1000) * 1000;
 }
 
 export function heartBeatHeader(plan: HeartBeatPlan): string {

@@ -169,7 +169,7 @@ class Session implements ConnectedContext, SessionHandle {
     }
     const handler = COMMAND_HANDLERS[frame.command];
     if (!handler) {
-      this.fail(stompError('UNKNOWN_COMMAND', `Could not interpret command "${frame.command}"`), receipt);
+      this.fail(stompError('UNKNOWN_COMMAND', `Could not interpret command "${frame.command}"\n`), receipt);
       return;
     }
     const result = await handler(this, frame);
@@ -294,7 +294,7 @@ class Session implements ConnectedContext, SessionHandle {
     this.fail(
       stompError(
         'SERVER_CANCELLED',
-        `The server has canceled a subscription.\nNo more messages will be delivered for "id='${id}'".`,
+        `The server has canceled a subscription.\nNo more messages will be delivered for "id='${id}'".\n`,
         { headers: [['subscription', id]] },
       ),
     );
@@ -331,8 +331,8 @@ class Session implements ConnectedContext, SessionHandle {
 export function errorFrame(error: StompError, receiptId?: string): Frame {
   const headers: Array<readonly [string, string]> = [['message', error.message]];
   if (receiptId !== undefined) headers.push(['receipt-id', receiptId]);
-  for (const h of error.headers ?? []) headers.push(h);
   headers.push(['content-type', 'text/plain'], ['version', '1.0,1.1,1.2']);
+  for (const h of error.headers ?? []) headers.push(h);
   return makeFrame('ERROR', headers as HeaderList, error.detail);
 }
 

@@ -48,5 +48,5 @@ export class TransactionStore {
 }
 
 export function unknownTransaction(id: string) {
-  return stompError('BAD_TRANSACTION', `Invalid transaction identifier: "${id}"`);
+  return stompError('BAD_TRANSACTION', `Invalid transaction identifier: "${id}"\n`);
 }

@@ -11,5 +11,5 @@ export function negotiateVersion(acceptVersion: string | undefined): Result<Stom
     const v = STOMP_VERSIONS[i]!;
     if (offered.has(v)) return ok(v);
   }
-  return fail(stompError('VERSION_MISMATCH', `Supported versions are ${STOMP_VERSIONS.join(',')}`));
+  return fail(stompError('VERSION_MISMATCH', `Supported versions are ${STOMP_VERSIONS.join(',')}\n`));
 }

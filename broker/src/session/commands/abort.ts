@@ -6,7 +6,7 @@ import type { CommandHandler } from '../context.js';
 
 export const handleAbort: CommandHandler = async (ctx, frame) => {
   const tx = getHeader(frame, 'transaction');
-  if (tx === undefined) return stompError('MISSING_TRANSACTION', '"ABORT" must include the "transaction" header');
+  if (tx === undefined) return stompError('MISSING_TRANSACTION', '"ABORT" must include a \'transaction\' header\n');
   const taken = ctx.transactions.take(tx);
   return taken.ok ? undefined : taken.error;
 };

@@ -13,14 +13,14 @@ export function settleFrame(ctx: ConnectedContext, frame: Frame, kind: Settlemen
   const keyName = ctx.version === '1.2' ? 'id' : 'message-id';
   const raw = getHeader(frame, keyName);
   if (raw === undefined) {
-    return stompError('MISSING_HEADER', `"${frame.command}" must include the "${keyName}" header`);
+    return stompError('MISSING_HEADER', `"${frame.command}" must include the "${keyName}" header\n`);
   }
   const parsed = parseMessageId(raw);
-  if (!parsed) return stompError('INVALID_HEADER', `"${raw}" is not a message id this server issued`);
+  if (!parsed) return stompError('INVALID_HEADER', `"${frame.command}" must include a valid "${keyName}" header\n`);
   const owner = ctx.subscriptions.pendingOwner(parsed.deliveryTag);
   if (!owner || owner.tag !== parsed.tag) {
     if (!owner && !ctx.subscriptions.has(parsed.tag)) {
-      return stompError('SUBSCRIPTION_NOT_FOUND', `Subscription '${parsed.tag}' not found`);
+      return stompError('SUBSCRIPTION_NOT_FOUND', `Message with id "${raw}" has no subscription`);
     }
     return stompError('UNKNOWN_MESSAGE_ID', `PRECONDITION_FAILED - unknown delivery tag ${parsed.deliveryTag}`);
   }

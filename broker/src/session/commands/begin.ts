@@ -6,7 +6,7 @@ import type { CommandHandler } from '../context.js';
 
 export const handleBegin: CommandHandler = async (ctx, frame) => {
   const tx = getHeader(frame, 'transaction');
-  if (tx === undefined) return stompError('MISSING_TRANSACTION', '"BEGIN" must include the "transaction" header');
+  if (tx === undefined) return stompError('MISSING_TRANSACTION', '"BEGIN" must include a \'transaction\' header\n');
   const begun = ctx.transactions.begin(tx);
   return begun.ok ? undefined : begun.error;
 };

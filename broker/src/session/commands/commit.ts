@@ -11,7 +11,7 @@ import { publishSend } from './send.js';
 
 export const handleCommit: CommandHandler = async (ctx, frame) => {
   const tx = getHeader(frame, 'transaction');
-  if (tx === undefined) return stompError('MISSING_TRANSACTION', '"COMMIT" must include the "transaction" header');
+  if (tx === undefined) return stompError('MISSING_TRANSACTION', '"COMMIT" must include a \'transaction\' header\n');
   const taken = ctx.transactions.take(tx);
   if (!taken.ok) return taken.error;
   const confirmations: Array<{ receipt: string | undefined; confirmed: Promise<StompError | undefined> }> = [];

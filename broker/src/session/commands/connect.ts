@@ -52,7 +52,9 @@ export async function performConnect(frame: Frame, deps: ConnectDeps): Promise<R
     return ok({ version: version.value, heartBeat: heartBeat.value, principal, engineSession });
   } catch (e) {
     const error = asStompError(e);
-    if (error.code === 'NOT_FOUND') return fail(stompError('BAD_CONNECT', `Virtual host '${vhost}' access denied`));
-    return fail(error);
+    if (error.code === 'ENGINE_UNAVAILABLE') return fail(error);
+    // The broker's own reason (which may name its address) is for the log, not the client.
+    deps.log.warn({ vhost, code: error.code, detail: error.detail }, 'engine refused the session');
+    return fail(stompError('BAD_CONNECT', `Virtual host '${vhost}' access denied`));
   }
 }

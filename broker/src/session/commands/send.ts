@@ -38,7 +38,7 @@ export async function publishSend(
   frame: Frame,
 ): Promise<{ error: StompError } | { confirmed: Promise<StompError | undefined> }> {
   if (hasHeader(frame, 'message-id')) {
-    return { error: stompError('INVALID_HEADER', `'message-id' is not allowed on 'SEND'.`) };
+    return { error: stompError('INVALID_HEADER', `'message-id' is not allowed on 'SEND'.\n`) };
   }
   const dest = parseDestination(getHeader(frame, 'destination'), ctx.version, 'SEND');
   if (!dest.ok) return { error: dest.error };

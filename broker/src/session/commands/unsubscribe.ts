@@ -13,11 +13,16 @@ export const handleUnsubscribe: CommandHandler = async (ctx, frame) => {
   const id = getHeader(frame, 'id');
   const destination = getHeader(frame, 'destination');
   if (id === undefined && destination === undefined) {
-    return stompError('MISSING_HEADER', 'Missing destination or id', { message: 'Missing destination or id' });
+    return stompError('MISSING_HEADER', "UNSUBSCRIBE must include a 'destination' or 'id' header", { message: 'Missing destination or id' });
   }
   const sub = ctx.subscriptions.get(subscriptionTag(id, destination ?? ''));
-  if (!sub) return stompError('NO_SUBSCRIPTION', `Subscription to '${id ?? destination}' not found.`);
-  if (sub.internal) return stompError('INVALID_HEADER', `'${id}' is a reply queue subscription and cannot be cancelled`, { message: 'Invalid id' });
+  if (!sub) {
+    const which = id !== undefined ? `id='${id}'` : `destination='${destination}'`;
+    return stompError('NO_SUBSCRIPTION', `UNSUBSCRIBE must refer to an existing subscription.\nSubscription to "${which}" not found.\n`);
+  }
+  if (sub.internal) {
+    return stompError('INVALID_HEADER', `UNSUBSCRIBE 'id' may not start with /temp-queue/\n`, { message: 'Invalid id' });
+  }
   const plan = planUnsubscribe(sub.destination, frame, {
     defaultTopicExchange: ctx.options.defaultTopicExchange,
     randomId: randomBytes(16),
