@@ -10,7 +10,9 @@ import type { ChannelModel } from 'amqplib';
 import { useRabbit } from '../harness/rabbitmq.js';
 import type { QueueInfo, RabbitNode } from '../harness/rabbitmq.js';
 import type { Frame } from '../../broker/src/stomp/frame.js';
-import { connectTcp, connectWs, login, normalizeAll } from './stomp-script.js';
+import { after, before } from 'node:test';
+import type { TestContext } from 'node:test';
+import { connectTcp, connectWs, isMessageFor, login, normalizeAll } from './stomp-script.js';
 import type { NormalizedFrame, NormalizeOptions, StompConn, StompLogin, WsConnOptions } from './stomp-script.js';
 import { startThumper } from './thumper-server.js';
 import type { ThumperServer } from './thumper-server.js';
@@ -184,4 +186,29 @@ export function durableSubscriptionQueue(name: string, id: string): string {
   };
   const etf = Buffer.concat([Buffer.from([0x83, 0x68, 0x02]), erlString(name), erlString(id)]);
   return `stomp-subscription-${createHash('md5').update(etf).digest('base64url')}`;
+}
+
+/**
+ * Registers this test file's before/after hooks (one differential rig per file) and returns the
+ * accessor each test calls: the rig, or a skip when the node lacks RabbitMQ's STOMP listeners.
+ */
+export function useDifferential(): (t: TestContext) => Differential | undefined {
+  let diff: Differential | undefined;
+  before(async () => {
+    diff = await startDifferential();
+  });
+  after(async () => {
+    await diff?.stop();
+  });
+  return (t) => {
+    if (diff === undefined) t.skip('the RabbitMQ node has no Web-STOMP/STOMP/management listener');
+    return diff;
+  };
+}
+
+/** The next `count` MESSAGE frames of one subscription. */
+export async function messages(conn: StompConn, subscription: string, count: number): Promise<Frame[]> {
+  const out: Frame[] = [];
+  for (let i = 0; i < count; i++) out.push(await conn.next(isMessageFor(subscription)));
+  return out;
 }

@@ -1,36 +1,17 @@
 // Differential tests, part 3: acknowledgements, prefetch, receipts and transactions (reference
 // §2.6, §2.8–§2.10), compared between RabbitMQ's Web-STOMP and Thumper on the same node.
 
-import { after, before, test } from 'node:test';
-import type { TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDifferential } from '../helpers/differential.js';
+import { messages, useDifferential } from '../helpers/differential.js';
 import type { Differential } from '../helpers/differential.js';
 import { getHeader } from '../../broker/src/stomp/frame.js';
 import type { Frame } from '../../broker/src/stomp/frame.js';
-import { isMessage, isMessageFor, sleep } from '../helpers/stomp-script.js';
+import { isMessage, sleep } from '../helpers/stomp-script.js';
 import type { StompConn } from '../helpers/stomp-script.js';
 
-let diff: Differential | undefined;
+const differential = useDifferential();
 
-before(async () => {
-  diff = await startDifferential();
-});
-
-after(async () => {
-  await diff?.stop();
-});
-
-function differential(t: TestContext): Differential | undefined {
-  if (diff === undefined) t.skip('the RabbitMQ node has no Web-STOMP/STOMP/management listener');
-  return diff;
-}
-
-async function messages(conn: StompConn, subscription: string, count: number): Promise<Frame[]> {
-  const out: Frame[] = [];
-  for (let i = 0; i < count; i++) out.push(await conn.next(isMessageFor(subscription)));
-  return out;
-}
 
 function ackId(frame: Frame | undefined): string {
   const id = frame === undefined ? undefined : getHeader(frame, 'ack');

@@ -3,29 +3,15 @@
 // 3.10.8 closes before its ERROR arrives (rabbitmq-server #6737), so Thumper's ERROR over /ws is
 // compared with what RabbitMQ's STOMP plugin sends over TCP, and both WebSocket endpoints must close.
 
-import { after, before, test } from 'node:test';
-import type { TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDifferential } from '../helpers/differential.js';
+import { useDifferential } from '../helpers/differential.js';
 import type { Differential, Side } from '../helpers/differential.js';
 import { getHeader } from '../../broker/src/stomp/frame.js';
 import { isMessageFor } from '../helpers/stomp-script.js';
 import type { HeaderInput, StompConn } from '../helpers/stomp-script.js';
 
-let diff: Differential | undefined;
-
-before(async () => {
-  diff = await startDifferential();
-});
-
-after(async () => {
-  await diff?.stop();
-});
-
-function differential(t: TestContext): Differential | undefined {
-  if (diff === undefined) t.skip('the RabbitMQ node has no Web-STOMP/STOMP/management listener');
-  return diff;
-}
+const differential = useDifferential();
 
 interface NonFatalCase {
   readonly label: string;

@@ -2,37 +2,17 @@
 // headers (reference §3), MESSAGE `destination` formatting (§1.8), AMQP-published messages, and
 // request/reply through /temp-queue (§1.6), compared between RabbitMQ's Web-STOMP and Thumper.
 
-import { after, before, test } from 'node:test';
-import type { TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDifferential } from '../helpers/differential.js';
+import { messages, useDifferential } from '../helpers/differential.js';
 import type { Differential, Side } from '../helpers/differential.js';
 import { getHeader } from '../../broker/src/stomp/frame.js';
-import type { Frame } from '../../broker/src/stomp/frame.js';
 import { isMessage, isMessageFor } from '../helpers/stomp-script.js';
 import type { StompConn } from '../helpers/stomp-script.js';
 
-let diff: Differential | undefined;
-
-before(async () => {
-  diff = await startDifferential();
-});
-
-after(async () => {
-  await diff?.stop();
-});
-
-function differential(t: TestContext): Differential | undefined {
-  if (diff === undefined) t.skip('the RabbitMQ node has no Web-STOMP/STOMP/management listener');
-  return diff;
-}
+const differential = useDifferential();
 
 /** The next `count` MESSAGE frames of one subscription, in order. */
-async function messages(conn: StompConn, subscription: string, count: number): Promise<Frame[]> {
-  const out: Frame[] = [];
-  for (let i = 0; i < count; i++) out.push(await conn.next(isMessageFor(subscription)));
-  return out;
-}
 
 /** SENDs exercising every mapped property (reference §3), each confirmed by a receipt. */
 async function sendPropertyMessages(pub: StompConn, side: Side, destination: string): Promise<number> {

@@ -2,37 +2,16 @@
 // §1.4), durability/auto-delete/exclusive (§1.3), arguments (§1.7), durable subscriptions (§1.5) —
 // compared through the management API after RabbitMQ's Web-STOMP and Thumper ran the same script.
 
-import { after, before, test } from 'node:test';
-import type { TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { durableSubscriptionQueue, queueShape, startDifferential } from '../helpers/differential.js';
+import { durableSubscriptionQueue, messages, queueShape, useDifferential } from '../helpers/differential.js';
 import type { Differential, Side } from '../helpers/differential.js';
-import type { Frame } from '../../broker/src/stomp/frame.js';
-import { isMessageFor, sleep } from '../helpers/stomp-script.js';
-import type { StompConn } from '../helpers/stomp-script.js';
+import { sleep } from '../helpers/stomp-script.js';
 import type { QueueInfo } from '../harness/rabbitmq.js';
 
-let diff: Differential | undefined;
+const differential = useDifferential();
 
-before(async () => {
-  diff = await startDifferential();
-});
-
-after(async () => {
-  await diff?.stop();
-});
-
-function differential(t: TestContext): Differential | undefined {
-  if (diff === undefined) t.skip('the RabbitMQ node has no Web-STOMP/STOMP/management listener');
-  return diff;
-}
-
-async function messages(conn: StompConn, subscription: string, count: number): Promise<Frame[]> {
-  const out: Frame[] = [];
-  for (let i = 0; i < count; i++) out.push(await conn.next(isMessageFor(subscription)));
-  return out;
-}
 
 /** Polls (bounded) until the queue is gone; auto-delete happens asynchronously after a close. */
 async function gone(side: Side, name: string): Promise<boolean> {

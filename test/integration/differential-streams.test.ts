@@ -2,25 +2,12 @@
 // consumed with client acks, a prefetch and `x-stream-offset`; deliveries carry their offset.
 // Same script against RabbitMQ's Web-STOMP and against Thumper bridged to the same node.
 
-import { after, before, test } from 'node:test';
-import type { TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDifferential } from '../helpers/differential.js';
-import type { Differential } from '../helpers/differential.js';
+import { useDifferential } from '../helpers/differential.js';
 import { getHeader } from '../../broker/src/stomp/frame.js';
 
-let diff: Differential | undefined;
-before(async () => {
-  diff = await startDifferential();
-});
-after(async () => {
-  await diff?.stop();
-});
-
-function differential(t: TestContext): Differential | undefined {
-  if (diff === undefined) t.skip('the RabbitMQ node has no Web-STOMP/STOMP/management listener');
-  return diff;
-}
+const differential = useDifferential();
 
 const STREAM = { 'x-queue-type': 'stream', durable: 'true', 'auto-delete': 'false' };
 

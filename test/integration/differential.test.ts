@@ -4,28 +4,14 @@
 // Other parts: differential-messages (SEND/MESSAGE mapping), differential-acks (acks, receipts,
 // transactions), differential-queues (queue naming and properties), differential-errors.
 
-import { after, before, test } from 'node:test';
-import type { TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDifferential } from '../helpers/differential.js';
+import { useDifferential } from '../helpers/differential.js';
 import type { Differential } from '../helpers/differential.js';
 import { getHeader } from '../../broker/src/stomp/frame.js';
 import { withDeadline, sleep } from '../helpers/stomp-script.js';
 
-let diff: Differential | undefined;
-
-before(async () => {
-  diff = await startDifferential();
-});
-
-after(async () => {
-  await diff?.stop();
-});
-
-function differential(t: TestContext): Differential | undefined {
-  if (diff === undefined) t.skip('the RabbitMQ node has no Web-STOMP/STOMP/management listener');
-  return diff;
-}
+const differential = useDifferential();
 
 const LOGIN: Array<[string, string]> = [
   ['host', '/'],
