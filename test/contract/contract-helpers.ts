@@ -177,6 +177,19 @@ export class Fixture {
   }
 
   /**
+   * What is left in the queue: a fresh session consumes it (manual ack) after publishing an `end`
+   * marker, so the marker's arrival proves every earlier message was delivered too.
+   */
+  async remaining(queue: string, expected: number): Promise<Inbox> {
+    const peer = await this.open();
+    const inbox = new Inbox();
+    await peer.session.consume(queue, { noAck: false, args: {} }, inbox.onDelivery);
+    await peer.session.publish('', queue, message('end'), true);
+    await inbox.waitFor(expected + 1);
+    return inbox;
+  }
+
+  /**
    * True once a fresh session sees NOT_FOUND for the queue (exclusive/auto-delete/expiry ran);
    * RESOURCE_LOCKED means it exists as another session's exclusive queue.
    */

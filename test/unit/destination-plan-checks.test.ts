@@ -9,11 +9,11 @@ import {
   planUnsubscribe,
   withoutDeclareChecks,
   type PermissionCheck,
-  type PlanOptions,
+  type SubscribePlanOptions,
 } from '../../broker/src/destination/index.js';
 import { makeFrame, type HeaderList } from '../../broker/src/stomp/frame.js';
 
-const OPTS: PlanOptions = { defaultTopicExchange: 'amq.topic', randomId: Buffer.alloc(16, 1) };
+const OPTS: SubscribePlanOptions = { defaultTopicExchange: 'amq.topic', randomId: Buffer.alloc(16, 1) };
 
 const q = (name: string, permission: 'configure' | 'write' | 'read'): PermissionCheck => ({ resource: 'queue', name, permission });
 const x = (name: string, permission: 'configure' | 'write' | 'read'): PermissionCheck => ({ resource: 'exchange', name, permission });
@@ -120,7 +120,7 @@ describe('SUBSCRIBE checks', () => {
 
 describe('UNSUBSCRIBE checks', () => {
   it('durable /topic: queue Q configure', () => {
-    const r = planUnsubscribe({ kind: 'topic', name: 'k' }, makeFrame('UNSUBSCRIBE', [['id', 'u1'], ['durable', 'true']]), OPTS);
+    const r = planUnsubscribe({ kind: 'topic', name: 'k' }, makeFrame('UNSUBSCRIBE', [['id', 'u1'], ['durable', 'true']]));
     assert.ok(r.ok);
     assert.equal(r.value.checks.length, 1);
     assert.deepEqual(r.value.checks[0], q(r.value.deleteQueue ?? '', 'configure'));

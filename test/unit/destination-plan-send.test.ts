@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { parseDestination, planSend, type PlanOptions, type SendPlan } from '../../broker/src/destination/index.js';
 import { makeFrame, type HeaderList } from '../../broker/src/stomp/frame.js';
 
-const OPTS: PlanOptions = { defaultTopicExchange: 'amq.topic', randomId: Buffer.alloc(16, 7) };
+const OPTS: PlanOptions = { defaultTopicExchange: 'amq.topic' };
 
 function plan(destination: string, headers: HeaderList = [], opts: PlanOptions = OPTS) {
   const dest = parseDestination(destination, '1.2');

@@ -8,21 +8,21 @@ import {
   planSubscribe,
   planUnsubscribe,
   subscriptionQueueName,
-  type PlanOptions,
+  type SubscribePlanOptions,
   type SubscribePlan,
 } from '../../broker/src/destination/index.js';
 import { makeFrame, type HeaderList } from '../../broker/src/stomp/frame.js';
 
 const RANDOM = Buffer.from('0123456789abcdef0123456789abcdef', 'hex');
-const OPTS: PlanOptions = { defaultTopicExchange: 'amq.topic', randomId: RANDOM };
+const OPTS: SubscribePlanOptions = { defaultTopicExchange: 'amq.topic', randomId: RANDOM };
 
-function subscribe(destination: string, headers: HeaderList = [], opts: PlanOptions = OPTS) {
+function subscribe(destination: string, headers: HeaderList = [], opts: SubscribePlanOptions = OPTS) {
   const dest = parseDestination(destination, '1.2');
   assert.ok(dest.ok, `bad destination ${destination}`);
   return planSubscribe(dest.value, makeFrame('SUBSCRIBE', [['destination', destination], ...headers]), opts);
 }
 
-function planned(destination: string, headers: HeaderList = [], opts?: PlanOptions): SubscribePlan {
+function planned(destination: string, headers: HeaderList = [], opts?: SubscribePlanOptions): SubscribePlan {
   const r = subscribe(destination, headers, opts);
   assert.ok(r.ok, `expected a plan, got ${r.ok ? '' : r.error.detail}`);
   return r.value;
@@ -200,7 +200,7 @@ describe('planSubscribe: ack, prefetch-count, consumer arguments (reference §2.
 describe('planUnsubscribe (reference §1.5)', () => {
   const topic = { kind: 'topic', name: 'dur2' } as const;
   const unsub = (dest: Parameters<typeof planUnsubscribe>[0], headers: HeaderList) =>
-    planUnsubscribe(dest, makeFrame('UNSUBSCRIBE', headers), OPTS);
+    planUnsubscribe(dest, makeFrame('UNSUBSCRIBE', headers));
 
   it('durable:true + id on a /topic subscription deletes the derived queue', () => {
     assert.deepEqual(unsub(topic, [['id', 'd2'], ['durable', 'true']]), {

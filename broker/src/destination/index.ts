@@ -23,4 +23,5 @@ export {
   planUnsubscribe,
   withoutDeclareChecks,
   type PlanOptions,
+  type SubscribePlanOptions,
 } from './plan.js';

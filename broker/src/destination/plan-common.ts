@@ -10,6 +10,10 @@ import type { AckMode, ArgTable, Destination, PermissionCheck, QueueSpec } from 
 export interface PlanOptions {
   /** RabbitMQ's `stomp.default_topic_exchange` (default `amq.topic`), used by `/topic/<n>`. */
   readonly defaultTopicExchange: string;
+}
+
+/** Only a SUBSCRIBE can need randomness, so only its plan asks for it (SEND is the hot path). */
+export interface SubscribePlanOptions extends PlanOptions {
   /** 16 random bytes used for non-durable subscription queue names */
   readonly randomId: Buffer;
 }

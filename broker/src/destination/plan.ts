@@ -15,6 +15,7 @@ import {
   parseAckMode,
   queueParams,
   type PlanOptions,
+  type SubscribePlanOptions,
 } from './plan-common.js';
 import { consumerArguments, parseErlangInteger, processingError, queueArguments, trimSpaces } from './queue-args.js';
 import { subscriptionQueueName } from './queue-name.js';
@@ -27,6 +28,7 @@ export {
   parseAckMode,
   withoutDeclareChecks,
   type PlanOptions,
+  type SubscribePlanOptions,
 } from './plan-common.js';
 
 export function planSend(dest: Destination, frame: Frame, opts: PlanOptions): Result<SendPlan> {
@@ -63,7 +65,7 @@ export function planSend(dest: Destination, frame: Frame, opts: PlanOptions): Re
   }
 }
 
-export function planSubscribe(dest: Destination, frame: Frame, opts: PlanOptions): Result<SubscribePlan> {
+export function planSubscribe(dest: Destination, frame: Frame, opts: SubscribePlanOptions): Result<SubscribePlan> {
   const idCheck = checkDurableId(frame);
   if (!idCheck.ok) return idCheck;
   const prefetch = parsePrefetch(getHeader(frame, 'prefetch-count'));
@@ -140,11 +142,7 @@ export function planSubscribe(dest: Destination, frame: Frame, opts: PlanOptions
  * `dest` is the destination the subscription was created with (RabbitMQ re-parses the stored
  * header); `id`, the durable flag and `x-queue-name` come from the UNSUBSCRIBE frame (reference §1.5).
  */
-export function planUnsubscribe(
-  dest: Destination | undefined,
-  frame: Frame,
-  _opts: PlanOptions,
-): Result<UnsubscribePlan> {
+export function planUnsubscribe(dest: Destination | undefined, frame: Frame): Result<UnsubscribePlan> {
   const idCheck = checkDurableId(frame);
   if (!idCheck.ok) return idCheck;
   // Only /topic subscriptions are ever deleted; a durable /exchange subscription never is.
@@ -157,7 +155,7 @@ export function planUnsubscribe(
 }
 
 /** `x-queue-name`, else the derived name: durable subscriptions hash their `id`, others random bytes. */
-function subscriptionQueue(routingKey: string, frame: Frame, opts: PlanOptions): Result<string> {
+function subscriptionQueue(routingKey: string, frame: Frame, opts: SubscribePlanOptions): Result<string> {
   let id: string | Buffer = opts.randomId;
   if (hasDurableHeader(frame)) {
     const header = getHeader(frame, 'id');

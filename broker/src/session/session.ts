@@ -10,7 +10,7 @@ import { formatDestination } from '../destination/index.js';
 import type { PermissionCheck } from '../destination/types.js';
 import type { Engine, EngineSession } from '../engine/engine.js';
 import type { Delivery } from '../engine/message.js';
-import { isStompError, stompError, type CloseReason, type StompError } from '../errors.js';
+import { isStompError, stompError, type CloseReason, type ErrorCode, type StompError } from '../errors.js';
 import { messageHeaders } from '../mapping/amqp-to-stomp.js';
 import { StompDecoder, type DecodeResult } from '../stomp/decoder.js';
 import { encodeFrame, HEARTBEAT_EOL } from '../stomp/encoder.js';
@@ -58,7 +58,7 @@ const CLOSE_CODES: Record<CloseReason, number> = {
   'server-shutdown': 1001,
 };
 
-const FRAMING_ERRORS = new Set(['MALFORMED_FRAME', 'FRAME_TOO_LARGE', 'TOO_MANY_HEADERS', 'HEADER_TOO_LONG', 'INVALID_ESCAPE', 'INVALID_UTF8']);
+const FRAMING_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['MALFORMED_FRAME', 'FRAME_TOO_LARGE', 'TOO_MANY_HEADERS', 'HEADER_TOO_LONG', 'INVALID_ESCAPE', 'INVALID_UTF8']);
 
 class Session implements ConnectedContext, SessionHandle {
   readonly id = `session-${randomBytes(16).toString('base64url')}`;

@@ -2,7 +2,6 @@
 // only when the frame says `durable:true`. Unacked messages stay ackable until the session ends.
 
 import { planUnsubscribe } from '../../destination/index.js';
-import { randomBytes } from 'node:crypto';
 import { stompError } from '../../errors.js';
 import { getHeader } from '../../stomp/frame.js';
 import type { CommandHandler } from '../context.js';
@@ -23,10 +22,7 @@ export const handleUnsubscribe: CommandHandler = async (ctx, frame) => {
   if (sub.internal) {
     return stompError('INVALID_HEADER', `UNSUBSCRIBE 'id' may not start with /temp-queue/\n`, { message: 'Invalid id' });
   }
-  const plan = planUnsubscribe(sub.destination, frame, {
-    defaultTopicExchange: ctx.options.defaultTopicExchange,
-    randomId: randomBytes(16),
-  });
+  const plan = planUnsubscribe(sub.destination, frame);
   if (!plan.ok) return plan.error;
   const refused = await ctx.authorize(plan.value.checks);
   if (refused) return refused;
