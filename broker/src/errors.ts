@@ -30,6 +30,7 @@ export const ERROR_CATALOG = {
   BAD_CONNECT: { message: 'Bad CONNECT', fatal: false },
   LOGIN_TIMEOUT: { message: 'Login timeout', fatal: true },
   HEARTBEAT_TIMEOUT: { message: 'Heart-beat timeout', fatal: true },
+  TOKEN_EXPIRED: { message: 'token expired', fatal: true },
   // Frame validation.
   MISSING_HEADER: { message: 'Missing header', fatal: false },
   INVALID_HEADER: { message: 'Invalid header', fatal: false },
@@ -104,6 +105,7 @@ export type CloseReason =
   | 'fatal-error'
   | 'heartbeat-timeout'
   | 'login-timeout'
+  | 'token-expired'
   | 'ping-timeout'
   | 'engine-lost'
   | 'server-shutdown';

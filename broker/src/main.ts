@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { CONFIG_ENV_KEYS, THUMPER_VERSION, describeConfigKeys, loadConfig } from './server/config.js';
 import type { Config } from './server/config.js';
 import { parseCommandLine, unknownEnvVars } from './server/config-env.js';
-import { startGateway } from './server/gateway.js';
+import { StartupError, startGateway } from './server/gateway.js';
 import type { Gateway } from './server/gateway.js';
 import { createLogger, withoutPassword } from './server/logger.js';
 
@@ -42,6 +42,17 @@ function engineLine(config: Config): string {
   const shown = config.amqp.urls.map(withoutPassword);
   const hidden = shown.some((s) => s.hadPassword) ? ' (password hidden)' : '';
   return `engine: RabbitMQ at ${shown.map((s) => s.url).join(', ')}${hidden}`;
+}
+
+/** The auth line is a warning when nobody is checked: it must not scroll by unnoticed. */
+function logAuthLine(config: Config, log: Logger): void {
+  const { backends, authz, http } = config.auth;
+  if (backends.includes('allow-all')) {
+    log.warn({ auth: backends }, 'auth: OFF (allow-all) — anyone may log in as anyone and do anything; development only. Set THUMPER_AUTH_BACKENDS=http or jwt');
+    return;
+  }
+  const where = http ? ` (auth service ${withoutPassword(http.userPath).url})` : '';
+  log.info({ auth: backends, authz }, `auth: ${backends.join(', ')}; permissions from ${authz === 'same' ? 'the same backend' : authz}${where}`);
 }
 
 function handleSignals(gateway: Gateway, log: Logger): void {
@@ -100,6 +111,10 @@ async function main(): Promise<void> {
   try {
     gateway = await startGateway(config, log);
   } catch (err) {
+    if (err instanceof StartupError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
     log.fatal({ err }, 'start-up failed');
     process.exit(1);
   }
@@ -107,6 +122,7 @@ async function main(): Promise<void> {
   const url = `ws://${urlHost(host)}:${port}${config.ws.path}`;
   log.info({ version: THUMPER_VERSION, url }, `Thumper ${THUMPER_VERSION} listening: STOMP over WebSocket at ${url}`);
   log.info({ engine: config.engine }, engineLine(config));
+  logAuthLine(config, log);
   for (const name of unknownEnvVars(CONFIG_ENV_KEYS, process.env)) {
     log.warn({ variable: name }, `${name} is not a Thumper setting (typo?); ignored`);
   }

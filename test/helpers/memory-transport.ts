@@ -10,6 +10,7 @@ export class MemoryTransport implements Transport {
   readonly kind = 'ws' as const;
   readonly remoteAddress = '127.0.0.1';
   readonly offeredVersions: readonly string[] = [];
+  bearerToken: string | undefined = undefined;
   handlers: TransportHandlers | undefined;
   readonly sent: Buffer[] = [];
   closed: { code: number | undefined; reason: string | undefined } | undefined;

@@ -50,7 +50,7 @@ describe('defaults', () => {
     });
     assert.equal(c.engine, 'memory');
     assert.deepEqual(c.amqp, { urls: [], channelsPerConnection: 500, heartbeatSeconds: 30, reconnectInitialMs: 500, reconnectMaxMs: 30000 });
-    assert.deepEqual(c.memory, { vhosts: ['/'], exchanges: [{ name: 'feed', type: 'topic' }], maxQueueMessages: 100000 });
+    assert.deepEqual(c.memory, { vhosts: ['/'], exchanges: [{ name: 'feed', type: 'topic' }, { name: 'replies', type: 'topic' }], maxQueueMessages: 100000 });
     assert.deepEqual(c.stomp, {
       defaultVhost: '/',
       defaultTopicExchange: 'amq.topic',
@@ -140,17 +140,21 @@ describe('environment', () => {
   });
 });
 
+const HTTP_AUTH = { THUMPER_AUTH_BACKENDS: 'http', THUMPER_AUTH_HTTP_BASE_URL: 'http://auth:8000/auth' };
+const JWT_KEYS = { THUMPER_AUTH_JWT_ALGORITHMS: 'HS256,HS512', THUMPER_AUTH_JWT_SECRET: 'x'.repeat(32) };
+const JWT = { THUMPER_AUTH_BACKENDS: 'jwt', ...JWT_KEYS };
+
 describe('AMQP URL and engine', () => {
   test('AMQP_URL is the fallback for THUMPER_AMQP_URL', () => {
-    assert.deepEqual(load({ AMQP_URL: 'amqp://u:p@rabbit:5672' }).amqp.urls, ['amqp://u:p@rabbit:5672']);
-    const both = load({ AMQP_URL: 'amqp://fallback', THUMPER_AMQP_URL: 'amqp://a, amqps://b:5671' });
+    assert.deepEqual(load({ AMQP_URL: 'amqp://u:p@rabbit:5672', ...HTTP_AUTH }).amqp.urls, ['amqp://u:p@rabbit:5672']);
+    const both = load({ AMQP_URL: 'amqp://fallback', THUMPER_AMQP_URL: 'amqp://a, amqps://b:5671', ...HTTP_AUTH });
     assert.deepEqual(both.amqp.urls, ['amqp://a', 'amqps://b:5671']);
   });
 
   test('the engine is amqp when a URL is given, else memory; an explicit choice wins', () => {
     assert.equal(load().engine, 'memory');
-    assert.equal(load({ THUMPER_AMQP_URL: 'amqp://localhost' }).engine, 'amqp');
-    assert.equal(load({ AMQP_URL: 'amqp://localhost' }).engine, 'amqp');
+    assert.equal(load({ THUMPER_AMQP_URL: 'amqp://localhost', ...HTTP_AUTH }).engine, 'amqp');
+    assert.equal(load({ AMQP_URL: 'amqp://localhost', ...HTTP_AUTH }).engine, 'amqp');
     assert.equal(load({ AMQP_URL: 'amqp://localhost', THUMPER_ENGINE: 'memory' }).engine, 'memory');
   });
 
@@ -163,6 +167,47 @@ describe('AMQP URL and engine', () => {
     const error = loadError({ THUMPER_AMQP_URL: 'http://user:s3cret@rabbit' });
     assert.match(error, /THUMPER_AMQP_URL \(amqp\.urls\): expected a list of amqp:\/\/ or amqps:\/\/ URLs/);
     assert.ok(!error.includes('s3cret'), error);
+  });
+});
+
+describe('auth', () => {
+  const AMQP = { THUMPER_AMQP_URL: 'amqp://localhost' };
+
+  test('the embedded engine defaults to allow-all; the RabbitMQ engine refuses to run without auth', () => {
+    assert.deepEqual(load().auth.backends, ['allow-all']);
+    assert.match(loadError(AMQP), /^Invalid configuration: auth\.backends: engine "amqp" needs an auth backend: set THUMPER_AUTH_BACKENDS/);
+  });
+
+  test('allow-all is refused in front of RabbitMQ, even when asked for', () => {
+    assert.match(loadError({ ...AMQP, THUMPER_AUTH_BACKENDS: 'allow-all' }), /THUMPER_AUTH_BACKENDS \(auth\.backends\): allow-all is only for the embedded engine/);
+    assert.match(loadError({ ...AMQP, ...JWT, THUMPER_AUTH_BACKENDS: 'jwt,allow-all' }), /allow-all is only for the embedded engine/);
+  });
+
+  test('auth.http.baseUrl fills the four paths; an explicit path wins', () => {
+    const http = load({ ...AMQP, THUMPER_AUTH_BACKENDS: 'http', THUMPER_AUTH_HTTP_BASE_URL: 'http://auth:8000/auth/', THUMPER_AUTH_HTTP_TOPIC_PATH: 'https://other/t' }).auth.http;
+    assert.deepEqual(
+      { u: http?.userPath, v: http?.vhostPath, r: http?.resourcePath, t: http?.topicPath, m: http?.method },
+      { u: 'http://auth:8000/auth/user', v: 'http://auth:8000/auth/vhost', r: 'http://auth:8000/auth/resource', t: 'https://other/t', m: 'get' },
+    );
+  });
+
+  test('the http backend without URLs names what is missing', () => {
+    const error = loadError({ ...AMQP, THUMPER_AUTH_BACKENDS: 'http', THUMPER_AUTH_HTTP_USER_PATH: 'http://a/u' });
+    assert.match(error, /needs auth\.http\.baseUrl or auth\.http\.vhostPath, auth\.http\.resourcePath, auth\.http\.topicPath$/);
+  });
+
+  test('jwt needs an explicit algorithm list and a key', () => {
+    assert.match(loadError({ ...AMQP, THUMPER_AUTH_BACKENDS: 'jwt', THUMPER_AUTH_JWT_SECRET: 'x'.repeat(32) }), /auth\.jwt\.algorithms: the jwt backend needs an explicit list of algorithms/);
+    assert.match(loadError({ ...AMQP, THUMPER_AUTH_BACKENDS: 'jwt', THUMPER_AUTH_JWT_ALGORITHMS: 'HS256' }), /needs auth\.jwt\.secret \(HS\*\) or auth\.jwt\.publicKeyFile/);
+    assert.match(loadError({ ...AMQP, THUMPER_AUTH_BACKENDS: 'jwt', THUMPER_AUTH_JWT_ALGORITHMS: 'none', THUMPER_AUTH_JWT_SECRET: 'x'.repeat(32) }), /THUMPER_AUTH_JWT_ALGORITHMS \(auth\.jwt\.algorithms\): expected a list of HS256/);
+    assert.deepEqual(load({ ...AMQP, ...JWT }).auth.jwt.algorithms, ['HS256', 'HS512']);
+  });
+
+  test('jwt authentication with http authorization is allowed; jwt authorization needs jwt-only clients', () => {
+    const both = load({ ...AMQP, ...JWT, THUMPER_AUTH_AUTHZ: 'http', THUMPER_AUTH_HTTP_BASE_URL: 'http://auth/auth' });
+    assert.equal(both.auth.authz, 'http');
+    assert.equal(both.auth.http?.userPath, 'http://auth/auth/user');
+    assert.match(loadError({ ...AMQP, ...HTTP_AUTH, THUMPER_AUTH_AUTHZ: 'jwt', ...JWT_KEYS }), /auth\.authz\): jwt authorization needs every client to bring a token/);
   });
 });
 
@@ -231,12 +276,23 @@ describe('validation errors name their key', () => {
 
   test('every key given a bad environment value is named with its variable', () => {
     const badValue: Record<string, string> = { int: 'abc', number: 'abc', boolean: 'maybe', list: ',', exchanges: 'feed:queue' };
-    const badString: Record<string, string> = { engine: 'kafka', 'log.level': 'loud', 'ws.path': 'ws' };
+    const badString: Record<string, string> = {
+      engine: 'kafka',
+      'log.level': 'loud',
+      'ws.path': 'ws',
+      'auth.authz': 'anyone',
+      'auth.http.method': 'put',
+      'auth.http.baseUrl': 'ftp://auth',
+      'auth.http.userPath': 'auth/user',
+      'auth.http.vhostPath': 'auth/vhost',
+      'auth.http.resourcePath': 'auth/resource',
+      'auth.http.topicPath': 'auth/topic',
+    };
     let checked = 0;
     for (const { key, env, kind } of CONFIG_ENV_KEYS) {
       const raw = kind === 'string' ? badString[key] : badValue[kind];
       if (raw === undefined) continue; // free-form strings: any non-blank text is valid
-      if (key === 'ws.allowedOrigins' || key === 'amqp.urls') continue; // an empty list is valid
+      if (key === 'ws.allowedOrigins' || key === 'amqp.urls' || key === 'auth.jwt.algorithms') continue; // an empty list is valid
       const error = loadError({ [env]: raw });
       assert.ok(error.startsWith(`Invalid configuration: ${env} (${key}): expected `), `${key}: ${error}`);
       assert.ok(error.endsWith(`got ${JSON.stringify(raw)}`), `${key}: ${error}`);

@@ -81,7 +81,7 @@ describe('SUBSCRIBE checks', () => {
     const p = subscribePlan('/topic/k');
     const Q = p.queue.name;
     assert.deepEqual(p.checks, [
-      t('amq.topic', 'read', 'k'),
+      { ...t('amq.topic', 'read', 'k'), always: true },
       q(Q, 'configure'),
       q(Q, 'read'),
       q(Q, 'write'),

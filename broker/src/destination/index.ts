@@ -25,3 +25,4 @@ export {
   type PlanOptions,
   type SubscribePlanOptions,
 } from './plan.js';
+export { SUBSCRIPTION_QUEUE_PREFIX, directSubscriptionQueueUse } from './subscription-queue-guard.js';

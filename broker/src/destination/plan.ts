@@ -92,13 +92,13 @@ export function planSubscribe(dest: Destination, frame: Frame, opts: SubscribePl
       bindings = [{ exchange, routingKey }];
       checks = [
         // STOMP's own check before anything else, sent whatever the exchange's type (reference §5.3).
-        ...(dest.kind === 'topic' ? [topicCheck(exchange, 'read', routingKey)] : []),
+        ...(dest.kind === 'topic' ? [topicCheck(exchange, 'read', routingKey, true)] : []),
         ...declareChecks(queue),
         { resource: 'queue', name: queue.name, permission: 'read' }, // basic.consume
         { resource: 'queue', name: queue.name, permission: 'write' }, // queue.bind
         { resource: 'exchange', name: exchange, permission: 'read' },
         // Listed for every exchange; the broker only checks it on topic exchanges, so the
-        // authorizer skips it for exchanges of other types.
+        // authorizer skips it for exchanges known to be of another type.
         topicCheck(exchange, 'read', routingKey),
       ];
       break;
@@ -184,8 +184,8 @@ function publishChecks(exchange: string, routingKey: string): PermissionCheck[] 
   ];
 }
 
-function topicCheck(exchange: string, permission: 'read' | 'write', routingKey: string): PermissionCheck {
-  return { resource: 'topic', name: exchange, permission, routingKey };
+function topicCheck(exchange: string, permission: 'read' | 'write', routingKey: string, always = false): PermissionCheck {
+  return always ? { resource: 'topic', name: exchange, permission, routingKey, always } : { resource: 'topic', name: exchange, permission, routingKey };
 }
 
 function defaultExchangeWrite(): PermissionCheck {

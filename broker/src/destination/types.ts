@@ -20,6 +20,11 @@ export type PermissionCheck =
       readonly name: string;
       readonly permission: 'read' | 'write';
       readonly routingKey: string;
+      /**
+       * RabbitMQ makes topic checks only on topic exchanges, except the one STOMP itself makes
+       * first on every `/topic` SUBSCRIBE (reference §5.3): that one has `always: true`.
+       */
+      readonly always?: true;
     };
 
 /** An AMQP field value as queue/consumer arguments need it (x-stream-offset may be a timestamp). */

@@ -66,4 +66,21 @@ export interface Engine {
   /** True while the engine can serve new sessions (for /readyz). */
   isReady(): boolean;
   openSession(ctx: EngineSessionContext, events: EngineSessionEvents): Promise<EngineSession>;
+  /**
+   * The exchange's type when the engine knows it without asking the broker (undefined: unknown).
+   * The authorizer skips topic checks on exchanges known not to be topic exchanges, as RabbitMQ does.
+   */
+  exchangeType(vhost: string, name: string): string | undefined;
 }
+
+/** Exchanges every RabbitMQ vhost has, by the name the authorizer sees. */
+export const BUILT_IN_EXCHANGE_TYPES: ReadonlyMap<string, string> = new Map([
+  ['', 'direct'],
+  ['amq.default', 'direct'],
+  ['amq.direct', 'direct'],
+  ['amq.fanout', 'fanout'],
+  ['amq.topic', 'topic'],
+  ['amq.headers', 'headers'],
+  ['amq.match', 'headers'],
+  ['amq.rabbitmq.trace', 'topic'],
+]);

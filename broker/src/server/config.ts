@@ -6,6 +6,8 @@
 import * as z from 'zod';
 import { fail, ok } from '../errors.js';
 import type { Result } from '../errors.js';
+import type { AuthBackendName } from '../auth/authorizer.js';
+import type { AuthzChoice } from '../auth/chain.js';
 import type { EngineKind } from '../engine/engine.js';
 import type { SessionOptions } from '../session/options.js';
 import { DEFAULT_DECODER_LIMITS } from '../stomp/decoder.js';
@@ -40,6 +42,14 @@ const boolKey = (def: boolean, meaning: string) =>
   z.boolean().default(def).register(keyMeta, { meaning, expected: 'true or false', kind: 'boolean' });
 
 const isAmqpUrl = (s: string): boolean => URL.canParse(s) && /^amqps?:$/.test(new URL(s).protocol);
+const isHttpUrl = (s: string): boolean => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol);
+const httpUrlKey = (meaning: string, defaultText: string) =>
+  z.string().refine(isHttpUrl).optional().register(keyMeta, { meaning, expected: 'an http:// or https:// URL', kind: 'string', defaultText });
+const optionalText = (meaning: string, extra: Partial<KeyMeta> = {}) =>
+  z.string().min(1).optional().register(keyMeta, { meaning, expected: 'a non-empty string', kind: 'string', defaultText: 'unset', ...extra });
+
+export const AUTH_BACKENDS = ['http', 'jwt', 'allow-all'] as const;
+export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512'] as const;
 const ORIGIN = /^(null|[a-z][a-z0-9+.-]*:\/\/[^/\s?#]+)\/?$/i;
 const WS_PATH = /^\/([^/?#\s]+(\/[^/?#\s]+)*)?$/;
 
@@ -107,8 +117,11 @@ export const configSchema = z.strictObject({
         expected: 'a non-empty list of vhost names (comma-separated in the environment)',
         kind: 'list',
       }),
-      exchanges: z.array(exchangeSchema).default([{ name: 'feed', type: 'topic' }]).register(keyMeta, {
-        meaning: 'Exchanges the embedded engine declares at start (besides the `amq.*` defaults).',
+      exchanges: z.array(exchangeSchema).default([
+        { name: 'feed', type: 'topic' },
+        { name: 'replies', type: 'topic' },
+      ]).register(keyMeta, {
+        meaning: 'Exchanges the embedded engine declares at start (besides the `amq.*` defaults): the seed\'s `feed` (backend → users) and `replies` (users → backend).',
         expected: 'a list of {name, type (direct, topic or fanout), vhost?} (environment: "name:type[@vhost],…" or JSON)',
         kind: 'exchanges',
       }),
@@ -139,6 +152,70 @@ export const configSchema = z.strictObject({
       maxTransactionFrames: intKey(1, MAX_COUNT, 1024, 'Frames buffered per open transaction.'),
     })
     .prefault({}),
+  auth: z
+    .strictObject({
+      backends: z.array(z.enum(AUTH_BACKENDS)).min(1).optional().register(keyMeta, {
+        meaning: 'Authenticators, tried in order: `jwt` takes a token (CONNECT passcode, `Authorization: Bearer` or `?access_token=` on the WebSocket URL), `http` takes a login and passcode (rabbitmq-auth-backend-http), `allow-all` lets anyone in (embedded engine only).',
+        expected: 'a non-empty list of http, jwt, allow-all (comma-separated in the environment)',
+        kind: 'list',
+        defaultText: 'allow-all with the embedded engine; required with amqp',
+      }),
+      authz: z.enum(['same', 'http', 'jwt']).default('same').register(keyMeta, {
+        meaning: 'Who decides the vhost and every permission: `same` = the backend that authenticated the client (RabbitMQ\'s rule); `http` = the HTTP backend, with a token\'s subject as username; `jwt` = the token\'s scopes.',
+        expected: 'one of same, http, jwt',
+        kind: 'string',
+      }),
+      http: z
+        .strictObject({
+          baseUrl: httpUrlKey('Base URL of the auth service; paths not set below become `<baseUrl>/user`, `/vhost`, `/resource`, `/topic`.', 'unset'),
+          userPath: httpUrlKey('URL of the user path (rabbitmq-auth-backend-http `user_path`).', '<baseUrl>/user'),
+          vhostPath: httpUrlKey('URL of the vhost path (`vhost_path`).', '<baseUrl>/vhost'),
+          resourcePath: httpUrlKey('URL of the resource path (`resource_path`).', '<baseUrl>/resource'),
+          topicPath: httpUrlKey('URL of the topic path (`topic_path`).', '<baseUrl>/topic'),
+          method: z.enum(['get', 'post']).default('get').register(keyMeta, {
+            meaning: 'HTTP method: `get` (query string) or `post` (form-encoded body), as `auth_http.http_method`.',
+            expected: 'get or post',
+            kind: 'string',
+          }),
+          requestTimeoutMs: intKey(1, MAX_MS, 5000, 'A backend answer slower than this denies ("auth service unavailable").'),
+          connectTimeoutMs: intKey(1, MAX_MS, 2000, 'Connecting to the backend longer than this denies.'),
+          maxSockets: intKey(1, 65535, 64, 'Keep-alive connections to the backend, at most.'),
+        })
+        .prefault({}),
+      cache: z
+        .strictObject({
+          allowTtlMs: intKey(0, MAX_MS, 15000, 'How long an HTTP backend `allow` is reused (RabbitMQ\'s auth_cache default); 0 disables.'),
+          denyTtlMs: intKey(0, MAX_MS, 5000, 'How long a `deny` is reused; 0 disables. "Unavailable" answers are never cached.'),
+          maxEntries: intKey(1, MAX_COUNT, 100000, 'Decisions kept, least recently used dropped first.'),
+        })
+        .prefault({}),
+      jwt: z
+        .strictObject({
+          algorithms: z.array(z.enum(JWT_ALGORITHMS)).default([]).register(keyMeta, {
+            meaning: 'Accepted signature algorithms (required for jwt). HS* with a secret, or RS/ES/PS* with a public key, never both: `none` is never accepted.',
+            expected: `a list of ${JWT_ALGORITHMS.join(', ')} (comma-separated in the environment)`,
+            kind: 'list',
+          }),
+          secret: optionalText('HMAC secret for HS* (32 bytes or more).', { defaultText: 'unset' }),
+          secretFile: optionalText('File holding the HMAC secret (trailing newline ignored); instead of jwt.secret.'),
+          publicKeyFile: optionalText('PEM public key (RSA for RS/PS, EC for ES).'),
+          issuer: optionalText('Required `iss` claim, when set.'),
+          audience: optionalText('Required `aud` claim (one of its values), when set; RabbitMQ\'s resource_server_id.'),
+          usernameClaims: z.array(z.string().min(1)).min(1).default(['sub', 'client_id']).register(keyMeta, {
+            meaning: 'Claims tried in order for the user name.',
+            expected: 'a non-empty list of claim names (comma-separated in the environment)',
+            kind: 'list',
+          }),
+          scopePrefix: z.string().default('rabbitmq.').register(keyMeta, {
+            meaning: 'Only scopes starting with this are used, prefix removed (RabbitMQ OAuth 2 format `<prefix>read:<vhost>/<name>[/<routing key>]`).',
+            expected: 'a string (may be empty)',
+            kind: 'string',
+          }),
+          clockToleranceSeconds: intKey(0, 3600, 0, 'Leeway for `exp` and `nbf` against clock skew.'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').register(keyMeta, {
@@ -154,10 +231,30 @@ export const configSchema = z.strictObject({
 type ParsedConfig = z.output<typeof configSchema>;
 
 /** The validated configuration, with key-dependent defaults (engine, ws.maxPayloadBytes) resolved. */
-export type Config = Omit<ParsedConfig, 'engine' | 'ws'> & {
+export type Config = Omit<ParsedConfig, 'engine' | 'ws' | 'auth'> & {
   readonly engine: EngineKind;
   readonly ws: Omit<ParsedConfig['ws'], 'maxPayloadBytes'> & { readonly maxPayloadBytes: number };
+  readonly auth: AuthConfig;
 };
+
+type ParsedAuth = ParsedConfig['auth'];
+
+/** The four URLs of the rabbitmq-auth-backend-http protocol, all resolved. */
+export type HttpAuthConfig = Omit<ParsedAuth['http'], 'baseUrl'> & {
+  readonly userPath: string;
+  readonly vhostPath: string;
+  readonly resourcePath: string;
+  readonly topicPath: string;
+};
+
+export interface AuthConfig {
+  readonly backends: readonly AuthBackendName[];
+  readonly authz: AuthzChoice;
+  /** Set when `http` authenticates or authorizes. */
+  readonly http: HttpAuthConfig | undefined;
+  readonly cache: ParsedAuth['cache'];
+  readonly jwt: ParsedAuth['jwt'];
+}
 
 interface Leaf extends EnvKey {
   readonly meta: KeyMeta;
@@ -308,6 +405,8 @@ function resolveConfig(parsed: ParsedConfig, sources: ReadonlyMap<string, EnvSou
   if (parsed.amqp.reconnectInitialMs > parsed.amqp.reconnectMaxMs) {
     return fail(`Invalid configuration: ${where('amqp.reconnectInitialMs')}: expected at most amqp.reconnectMaxMs (${parsed.amqp.reconnectMaxMs}), got ${parsed.amqp.reconnectInitialMs}`);
   }
+  const auth = resolveAuth(parsed.auth, engine, where);
+  if (!auth.ok) return auth;
   const allowedOrigins = parsed.ws.allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, ''));
   const maxPayloadBytes = parsed.ws.maxPayloadBytes ?? parsed.stomp.maxFrameBytes + 4096;
   // A smaller frame limit also caps the pre-CONNECT one, so lowering only maxFrameBytes just works.
@@ -315,9 +414,50 @@ function resolveConfig(parsed: ParsedConfig, sources: ReadonlyMap<string, EnvSou
   return ok({
     ...parsed,
     engine,
+    auth: auth.value,
     ws: { ...parsed.ws, allowedOrigins, maxPayloadBytes },
     stomp: { ...parsed.stomp, maxFrameBytesBeforeConnect },
   });
+}
+
+/**
+ * Cross-key rules of the auth section. allow-all is for the embedded development engine only: a
+ * gateway in front of RabbitMQ that lets everyone in must be a deliberate, visible decision, and we
+ * offer no such switch.
+ */
+function resolveAuth(parsed: ParsedAuth, engine: EngineKind, where: (key: string) => string): Result<AuthConfig, string> {
+  const bad = (key: string, text: string) => fail(`Invalid configuration: ${where(key)}: ${text}`);
+  const backends = parsed.backends ?? (engine === 'memory' ? ['allow-all' as const] : undefined);
+  if (backends === undefined) {
+    return bad('auth.backends', 'engine "amqp" needs an auth backend: set THUMPER_AUTH_BACKENDS to http, jwt or jwt,http (allow-all is only for the embedded engine)');
+  }
+  if (new Set(backends).size !== backends.length) return bad('auth.backends', `each backend at most once, got ${backends.join(',')}`);
+  if (engine === 'amqp' && backends.includes('allow-all')) {
+    return bad('auth.backends', 'allow-all is only for the embedded engine; in front of RabbitMQ use http or jwt');
+  }
+  const uses = (name: AuthBackendName) => backends.includes(name) || parsed.authz === name;
+  if (parsed.authz === 'jwt' && backends.some((b) => b !== 'jwt')) {
+    return bad('auth.authz', 'jwt authorization needs every client to bring a token: auth.backends must be just jwt');
+  }
+  let http: HttpAuthConfig | undefined;
+  if (uses('http')) {
+    const { baseUrl, userPath, vhostPath, resourcePath, topicPath, ...rest } = parsed.http;
+    const base = baseUrl?.replace(/\/+$/, '');
+    const path = (value: string | undefined, suffix: string) => value ?? (base === undefined ? undefined : `${base}/${suffix}`);
+    const paths = { userPath: path(userPath, 'user'), vhostPath: path(vhostPath, 'vhost'), resourcePath: path(resourcePath, 'resource'), topicPath: path(topicPath, 'topic') };
+    const missing = Object.entries(paths).filter(([, v]) => v === undefined).map(([k]) => `auth.http.${k}`);
+    if (missing.length > 0) return bad('auth.http.baseUrl', `the http backend needs auth.http.baseUrl or ${missing.join(', ')}`);
+    http = { ...rest, ...(paths as Record<keyof typeof paths, string>) };
+  }
+  if (uses('jwt')) {
+    const { algorithms, secret, secretFile, publicKeyFile } = parsed.jwt;
+    if (algorithms.length === 0) return bad('auth.jwt.algorithms', 'the jwt backend needs an explicit list of algorithms, e.g. HS256 or RS256');
+    if (secret !== undefined && secretFile !== undefined) return bad('auth.jwt.secretFile', 'set auth.jwt.secret or auth.jwt.secretFile, not both');
+    if (secret === undefined && secretFile === undefined && publicKeyFile === undefined) {
+      return bad('auth.jwt.algorithms', 'the jwt backend needs auth.jwt.secret (HS*) or auth.jwt.publicKeyFile (RS/ES/PS*)');
+    }
+  }
+  return ok({ backends, authz: parsed.authz, http, cache: parsed.cache, jwt: parsed.jwt });
 }
 
 /** The session's view of the configuration. */

@@ -3,7 +3,8 @@
 
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import { allowAllAuthorizer } from '../auth/authorizer.js';
+import { createAuthorizer } from '../auth/create-authorizer.js';
+import type { AuthSetup } from '../auth/create-authorizer.js';
 import { createEngine } from '../engine/create-engine.js';
 import type { Engine } from '../engine/engine.js';
 import { startSession } from '../session/session.js';
@@ -19,6 +20,7 @@ export interface Gateway {
   /** Where the HTTP server listens (the real port when http.port is 0). */
   readonly httpAddress: { readonly host: string; readonly port: number };
   readonly engine: Engine;
+  readonly auth: AuthSetup;
   /** Idempotent: stop accepting, close sessions, stop the engine, close the server. */
   stop(): Promise<void>;
 }
@@ -28,11 +30,14 @@ const SESSION_CLOSE_GRACE_MS = 3000;
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
   const engine = createEngine(config, log);
-  await engine.start();
-
-  const authorizer = allowAllAuthorizer();
-  if (engine.kind === 'amqp') {
-    log.warn('allow-all authorizer: every client may do anything — configure an auth backend');
+  const auth = await createAuthorizer(config.auth, engine, log);
+  if (!auth.ok) throw new StartupError(auth.error);
+  const { authorizer } = auth.value;
+  try {
+    await engine.start();
+  } catch (err) {
+    auth.value.close();
+    throw err;
   }
   const options = toSessionOptions(config);
   const live = new Map<WsTransport, SessionHandle>();
@@ -73,6 +78,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   } catch (err) {
     wsServer.close();
     await engine.stop().catch((e: unknown) => log.warn({ err: e }, 'engine stop after failed listen'));
+    auth.value.close();
     throw err;
   }
 
@@ -91,13 +97,19 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       } catch (err) {
         log.warn({ err }, 'engine stop failed');
       }
+      auth.value.close();
       server.closeAllConnections();
       await serverClosed;
     })();
     return stopped;
   };
 
-  return { httpAddress, engine, stop };
+  return { httpAddress, engine, auth: auth.value, stop };
+}
+
+/** A configuration problem found while wiring (e.g. an unreadable key file): exit code 2, like config errors. */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
 }
 
 /** Waits for `promise`, but no longer than `ms`. */

@@ -53,10 +53,13 @@ const CLOSE_CODES: Record<CloseReason, number> = {
   'fatal-error': 1000,
   'heartbeat-timeout': 1000,
   'login-timeout': 1000,
+  'token-expired': 1000,
   'ping-timeout': 1001,
   'engine-lost': 1011,
   'server-shutdown': 1001,
 };
+
+const MAX_TIMER_MS = 2_147_483_647;
 
 const FRAMING_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['MALFORMED_FRAME', 'FRAME_TOO_LARGE', 'TOO_MANY_HEADERS', 'HEADER_TOO_LONG', 'INVALID_ESCAPE', 'INVALID_UTF8']);
 
@@ -81,6 +84,7 @@ class Session implements ConnectedContext, SessionHandle {
   #lastWrite = Date.now();
   #stopHeartBeats: (() => void) | undefined;
   #loginTimer: NodeJS.Timeout | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(deps: SessionDeps) {
     this.#deps = deps;
@@ -189,6 +193,7 @@ class Session implements ConnectedContext, SessionHandle {
       authorizer: this.#deps.authorizer,
       engine: this.#deps.engine,
       remoteAddress: this.#deps.transport.remoteAddress,
+      bearerToken: this.#deps.transport.bearerToken,
       sessionId: this.id,
       log: this.log,
       events: {
@@ -230,7 +235,24 @@ class Session implements ConnectedContext, SessionHandle {
       peerDead: (silentMs) =>
         this.close('heartbeat-timeout', stompError('HEARTBEAT_TIMEOUT', `No heart-beat from the client for ${silentMs} ms`)),
     });
+    this.#watchExpiry(principal.expiresAt);
     this.log.info('connected');
+  }
+
+  /** A token is good until its `exp`, not until the client happens to disconnect (rabbitmq-server #17244). */
+  #watchExpiry(expiresAt: number | undefined): void {
+    if (expiresAt === undefined) return;
+    const expire = () => {
+      const left = expiresAt - Date.now();
+      if (left > 0) {
+        // setTimeout holds at most ~24.8 days; a longer-lived token re-arms.
+        this.#expiryTimer = setTimeout(expire, Math.min(left, MAX_TIMER_MS));
+        return;
+      }
+      const at = new Date(expiresAt).toISOString();
+      this.close('token-expired', stompError('TOKEN_EXPIRED', `The access token expired at ${at}; reconnect with a new one\n`));
+    };
+    expire();
   }
 
   #write(data: Buffer): void {
@@ -311,6 +333,7 @@ class Session implements ConnectedContext, SessionHandle {
     // Written before the close even though the state already says closed: the client must see why.
     if (error) this.#deps.transport.send(encodeFrame(errorFrame(error, receiptId), this.#version));
     clearTimeout(this.#loginTimer);
+    clearTimeout(this.#expiryTimer);
     this.#stopHeartBeats?.();
     this.#inbox.length = 0;
     this.transactions.clear();

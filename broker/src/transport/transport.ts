@@ -14,6 +14,8 @@ export interface TransportHandlers {
 export interface Transport {
   readonly kind: TransportKind;
   readonly remoteAddress: string;
+  /** A token that came with the connection (`Authorization: Bearer`, `access_token`), for JWT auth. */
+  readonly bearerToken?: string | undefined;
   /** Versions the client offered in the WebSocket subprotocol, highest first (may be empty). */
   readonly offeredVersions: readonly string[];
   /** Sends one STOMP frame (or one heart-beat EOL) as one unit. false: over the high-water mark. */

@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
+import { bearerTokenOf, clientIp } from './credentials.js';
 import { WsTransport } from './ws-transport.js';
 
 export interface WsServerOptions {
@@ -107,7 +108,8 @@ export function createWsServer(options: WsServerOptions): WsServer {
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const transport = new WsTransport(ws, {
-        remoteAddress: req.socket.remoteAddress ?? 'unknown',
+        remoteAddress: clientIp(req.socket.remoteAddress),
+        bearerToken: bearerTokenOf(req.headers, req.url),
         offeredVersions: offeredStompVersions(req.headers['sec-websocket-protocol']),
         ...(options.highWaterBytes !== undefined ? { highWaterBytes: options.highWaterBytes } : {}),
         ...(options.lowWaterBytes !== undefined ? { lowWaterBytes: options.lowWaterBytes } : {}),

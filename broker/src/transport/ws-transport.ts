@@ -8,6 +8,7 @@ import type { Transport, TransportHandlers } from './transport.js';
 
 export interface WsTransportOptions {
   readonly remoteAddress: string;
+  readonly bearerToken?: string | undefined;
   /** STOMP versions from the Sec-WebSocket-Protocol offer, highest first. */
   readonly offeredVersions: readonly string[];
   /** send() returns false once this many bytes wait in the socket (default 1 MiB). */
@@ -27,6 +28,7 @@ const MAX_CLOSE_REASON_BYTES = 123;
 export class WsTransport implements Transport {
   readonly kind = 'ws' as const;
   readonly remoteAddress: string;
+  readonly bearerToken: string | undefined;
   readonly offeredVersions: readonly string[];
   /** Resolves once the socket is closed, whoever closed it. */
   readonly closed: Promise<void>;
@@ -48,6 +50,7 @@ export class WsTransport implements Transport {
   constructor(ws: WebSocket, options: WsTransportOptions) {
     this.#ws = ws;
     this.remoteAddress = options.remoteAddress;
+    this.bearerToken = options.bearerToken;
     this.offeredVersions = options.offeredVersions;
     this.#highWater = options.highWaterBytes ?? DEFAULT_HIGH_WATER;
     this.#lowWater = Math.min(options.lowWaterBytes ?? DEFAULT_LOW_WATER, this.#highWater);

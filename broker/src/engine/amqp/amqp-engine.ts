@@ -3,6 +3,7 @@
 
 import type { Logger } from 'pino';
 import {
+  BUILT_IN_EXCHANGE_TYPES,
   EngineError,
   type Engine,
   type EngineSession,
@@ -62,6 +63,11 @@ export class AmqpEngine implements Engine {
 
   isReady(): boolean {
     return this.#pool.isReady();
+  }
+
+  /** AMQP cannot ask for a type without side effects: only the built-in exchanges are known. */
+  exchangeType(_vhost: string, name: string): string | undefined {
+    return BUILT_IN_EXCHANGE_TYPES.get(name);
   }
 
   async openSession(ctx: EngineSessionContext, events: EngineSessionEvents): Promise<EngineSession> {

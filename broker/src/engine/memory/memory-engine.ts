@@ -4,7 +4,7 @@
 
 import type { Logger } from 'pino';
 import type { Engine, EngineSession, EngineSessionContext, EngineSessionEvents } from '../engine.js';
-import { EngineError } from '../engine.js';
+import { BUILT_IN_EXCHANGE_TYPES, EngineError } from '../engine.js';
 import { memoryErrors } from './amqp-errors.js';
 import type { ExchangeType } from './exchange.js';
 import { MemorySession } from './memory-session.js';
@@ -89,6 +89,10 @@ export class MemoryEngine implements Engine {
     const session = new MemorySession(ctx, events, vhost, (s) => this.#sessions.delete(s));
     this.#sessions.add(session);
     return session;
+  }
+
+  exchangeType(vhost: string, name: string): string | undefined {
+    return this.#vhosts.get(vhost)?.exchange(name === 'amq.default' ? '' : name)?.type ?? BUILT_IN_EXCHANGE_TYPES.get(name);
   }
 
   /** Open sessions and queues, for /metrics and tests. */

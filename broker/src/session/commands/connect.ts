@@ -16,6 +16,8 @@ export interface ConnectDeps {
   readonly authorizer: Authorizer;
   readonly engine: Engine;
   readonly remoteAddress: string;
+  /** A token the transport received with the connection, for JWT authentication. */
+  readonly bearerToken: string | undefined;
   readonly sessionId: string;
   readonly log: Logger;
   readonly events: EngineSessionEvents;
@@ -41,6 +43,7 @@ export async function performConnect(frame: Frame, deps: ConnectDeps): Promise<R
     passcode: getHeader(frame, 'passcode'),
     vhost,
     remoteAddress: deps.remoteAddress,
+    bearerToken: deps.bearerToken,
   });
   if (!auth.ok) return fail(stompError('BAD_CONNECT', auth.reason));
   const principal = auth.value;

@@ -1,7 +1,7 @@
 // SEND (reference §1.2, §1.6, §2.9, §3): publish through the engine; a RECEIPT only once the broker
 // confirmed the message, so a receipt means the message is in RabbitMQ.
 
-import { parseDestination, planSend, replyToTempQueue, withoutDeclareChecks } from '../../destination/index.js';
+import { directSubscriptionQueueUse, parseDestination, planSend, replyToTempQueue, withoutDeclareChecks } from '../../destination/index.js';
 import { stompError, type StompError } from '../../errors.js';
 import { stompToAmqpProperties } from '../../mapping/stomp-to-amqp.js';
 import { getHeader, hasHeader, type Frame } from '../../stomp/frame.js';
@@ -41,6 +41,8 @@ export async function publishSend(
   }
   const dest = parseDestination(getHeader(frame, 'destination'), ctx.version, 'SEND');
   if (!dest.ok) return { error: dest.error };
+  const direct = directSubscriptionQueueUse(dest.value, frame, ctx.principal.vhost);
+  if (direct) return { error: direct };
   const plan = planSend(dest.value, frame, { defaultTopicExchange: ctx.options.defaultTopicExchange });
   if (!plan.ok) return { error: plan.error };
   const props = stompToAmqpProperties(frame.headers);

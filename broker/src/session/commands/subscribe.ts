@@ -1,7 +1,7 @@
 // SUBSCRIBE (reference §1.2–§1.5, §2.6): plan the queue and bindings, authorize, then run the plan.
 
 import { randomBytes } from 'node:crypto';
-import { parseDestination, planSubscribe, withoutDeclareChecks } from '../../destination/index.js';
+import { directSubscriptionQueueUse, parseDestination, planSubscribe, withoutDeclareChecks } from '../../destination/index.js';
 import { stompError } from '../../errors.js';
 import { getHeader } from '../../stomp/frame.js';
 import type { CommandHandler } from '../context.js';
@@ -17,6 +17,8 @@ export const handleSubscribe: CommandHandler = async (ctx, frame) => {
   const destinationHeader = getHeader(frame, 'destination');
   const dest = parseDestination(destinationHeader, ctx.version, 'SUBSCRIBE');
   if (!dest.ok) return dest.error;
+  const direct = directSubscriptionQueueUse(dest.value, frame, ctx.principal.vhost);
+  if (direct) return direct;
   const tag = subscriptionTag(id, destinationHeader ?? '');
   if (ctx.subscriptions.has(tag)) {
     return stompError('DUPLICATE_SUBSCRIPTION', `A subscription identified by '${tag}' already exists.`);

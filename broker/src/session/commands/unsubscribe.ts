@@ -1,7 +1,7 @@
 // UNSUBSCRIBE (reference §1.5, §2.6): cancel the consumer; a durable /topic subscription is deleted
 // only when the frame says `durable:true`. Unacked messages stay ackable until the session ends.
 
-import { planUnsubscribe } from '../../destination/index.js';
+import { directSubscriptionQueueUse, planUnsubscribe } from '../../destination/index.js';
 import { stompError } from '../../errors.js';
 import { getHeader } from '../../stomp/frame.js';
 import type { CommandHandler } from '../context.js';
@@ -22,6 +22,8 @@ export const handleUnsubscribe: CommandHandler = async (ctx, frame) => {
   if (sub.internal) {
     return stompError('INVALID_HEADER', `UNSUBSCRIBE 'id' may not start with /temp-queue/\n`, { message: 'Invalid id' });
   }
+  const direct = directSubscriptionQueueUse(sub.destination, frame, ctx.principal.vhost);
+  if (direct) return direct;
   const plan = planUnsubscribe(sub.destination, frame);
   if (!plan.ok) return plan.error;
   const refused = await ctx.authorize(plan.value.checks);
