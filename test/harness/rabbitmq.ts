@@ -1,12 +1,13 @@
 // A throwaway RabbitMQ node for integration tests, started from the Debian install as nats.js's `nst`
 // starts a real nats-server: own node name, loopback ports, epmd, data/log dirs, config and cookie,
-// so it never touches (or clashes with) a system node or a parallel test run.
+// so it never touches (or clashes with) a system node or a parallel test run. Logins the internal
+// database does not know go to an HTTP auth service on one more reserved port (authBackendPort).
 // useRabbit() prefers a node handed down by the test runner (THUMPER_TEST_RABBIT, see
 // rabbitmq-cli.ts) or AMQP_URL, and otherwise boots one for this process.
 
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
-import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect as netConnect, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,10 @@ const CTL = join(RABBIT_BIN, 'rabbitmqctl');
 export const INSTALL_COMMAND = 'apt-get update && apt-get install -y rabbitmq-server';
 const BOOT_DEADLINE_MS = 60_000;
 const CTL_TIMEOUT_MS = 60_000;
+// Each ships with Debian's rabbitmq-server 3.10.8 (in /usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins;
+// startRabbitNode checks before booting, so a missing one is named instead of a failed boot).
+export const ENABLED_PLUGINS = ['rabbitmq_management', 'rabbitmq_stomp', 'rabbitmq_web_stomp', 'rabbitmq_auth_backend_http'] as const;
+const RABBIT_LIB = '/usr/lib/rabbitmq/lib';
 const GUEST_AUTH = `Basic ${Buffer.from('guest:guest').toString('base64')}`;
 
 export interface QueueInfo {
@@ -34,6 +39,12 @@ export interface RabbitNode {
   readonly stompPort: number | undefined;
   readonly webStompUrl: string | undefined;
   readonly managementUrl: string | undefined;
+  /**
+   * The loopback port this node's `rabbitmq_auth_backend_http` asks (`http://127.0.0.1:<port>/auth/
+   * user|vhost|resource|topic`, GET). Nothing listens there until a test starts an auth service on
+   * it; undefined for a node this harness did not configure (`$AMQP_URL`, an old state file).
+   */
+  readonly authBackendPort: number | undefined;
   rabbitmqctl(...args: string[]): Promise<string>;
   /** Management API: the queues of a vhost (default '/'). */
   listQueues(vhost?: string): Promise<QueueInfo[]>;
@@ -47,6 +58,8 @@ export interface RabbitNodeState {
   readonly stompPort: number;
   readonly webStompUrl: string;
   readonly managementUrl: string;
+  /** See RabbitNode.authBackendPort. */
+  readonly authBackendPort: number;
   readonly nodeName: string;
   readonly pid: number;
   readonly dataDir: string;
@@ -68,14 +81,17 @@ export async function startRabbitNode(options: StartOptions = {}): Promise<Rabbi
   } catch {
     throw new Error(INSTALL_COMMAND);
   }
+  const missing = await missingPlugins();
+  if (missing.length > 0) throw new Error(`RabbitMQ plugins not installed under ${RABBIT_LIB}: ${missing.join(', ')}`);
   const dataDir = await mkdtemp(join(tmpdir(), 'thumper-rabbit-'));
-  const { amqpPort, distPort, stompPort, webStompPort, mgmtPort, epmdPort } = await freePorts([
+  const { amqpPort, distPort, stompPort, webStompPort, mgmtPort, epmdPort, authBackendPort } = await freePorts([
     'amqpPort',
     'distPort',
     'stompPort',
     'webStompPort',
     'mgmtPort',
     'epmdPort',
+    'authBackendPort',
   ] as const);
   const nodeName = `thumper-${randomBytes(4).toString('hex')}@localhost`;
   const home = join(dataDir, 'home');
@@ -83,8 +99,8 @@ export async function startRabbitNode(options: StartOptions = {}): Promise<Rabbi
   await mkdir(home, { recursive: true });
   await mkdir(logDir, { recursive: true });
 
-  await writeFile(join(dataDir, 'rabbitmq.conf'), nodeConfig({ amqpPort, stompPort, webStompPort, mgmtPort }));
-  await writeFile(join(dataDir, 'enabled_plugins'), '[rabbitmq_management,rabbitmq_stomp,rabbitmq_web_stomp].\n');
+  await writeFile(join(dataDir, 'rabbitmq.conf'), nodeConfig({ amqpPort, stompPort, webStompPort, mgmtPort, authBackendPort }));
+  await writeFile(join(dataDir, 'enabled_plugins'), `[${ENABLED_PLUGINS.join(',')}].\n`);
   // An empty env file so /etc/rabbitmq/rabbitmq-env.conf is never read.
   await writeFile(join(dataDir, 'rabbitmq-env.conf'), '');
 
@@ -150,6 +166,7 @@ export async function startRabbitNode(options: StartOptions = {}): Promise<Rabbi
     stompPort,
     webStompUrl: `ws://127.0.0.1:${webStompPort}/ws`,
     managementUrl: `http://127.0.0.1:${mgmtPort}`,
+    authBackendPort,
     nodeName,
     pid,
     dataDir,
@@ -173,7 +190,16 @@ export async function startRabbitNode(options: StartOptions = {}): Promise<Rabbi
   return { ...node, state };
 }
 
-function nodeConfig(p: { amqpPort: number; stompPort: number; webStompPort: number; mgmtPort: number }): string {
+interface NodePorts {
+  readonly amqpPort: number;
+  readonly stompPort: number;
+  readonly webStompPort: number;
+  readonly mgmtPort: number;
+  readonly authBackendPort: number;
+}
+
+function nodeConfig(p: NodePorts): string {
+  const auth = `http://127.0.0.1:${p.authBackendPort}/auth`;
   return [
     `listeners.tcp.default = 127.0.0.1:${p.amqpPort}`,
     'loopback_users = none',
@@ -187,8 +213,32 @@ function nodeConfig(p: { amqpPort: number; stompPort: number; webStompPort: numb
     'log.file.level = info',
     // Shared test machines: a low free-disk default alarm would block every publisher.
     'disk_free_limit.absolute = 10MB',
+    // Internal first, HTTP second. RabbitMQ tries the backends in order until one accepts the login
+    // ("the first positive result returned by a backend in the chain is considered to be final",
+    // rabbitmq-website access-control.md §Combining Backends; rabbit_access_control:check_user_login
+    // folds over auth_backends while the result is `refused`), and the backend that accepted the
+    // login also answers every later check. So guest (internal) never reaches the HTTP service and
+    // every existing test keeps working, while a user the internal database does not know (user_x)
+    // is refused by `internal` and then asked of the auth service on authBackendPort. Nothing listens
+    // there unless a test starts one: such logins are then refused (connection refused = deny).
+    'auth_backends.1 = internal',
+    'auth_backends.2 = http',
+    'auth_http.http_method = get',
+    `auth_http.user_path = ${auth}/user`,
+    `auth_http.vhost_path = ${auth}/vhost`,
+    `auth_http.resource_path = ${auth}/resource`,
+    `auth_http.topic_path = ${auth}/topic`,
     '',
   ].join('\n');
+}
+
+/** The ENABLED_PLUGINS with no `<name>-<version>` directory (or .ez) in the installed server. */
+async function missingPlugins(): Promise<string[]> {
+  const installed: string[] = [];
+  for (const server of (await readdir(RABBIT_LIB)).filter((d) => d.startsWith('rabbitmq_server-'))) {
+    installed.push(...(await readdir(join(RABBIT_LIB, server, 'plugins')).catch(() => [])));
+  }
+  return ENABLED_PLUGINS.filter((name) => !installed.some((entry) => entry.startsWith(`${name}-`)));
 }
 
 /** Distinct free loopback ports, by name: all held open at once so none is handed out twice. */
@@ -290,6 +340,8 @@ export function nodeFromState(state: RabbitNodeState, stop: () => Promise<void>)
     stompPort: state.stompPort,
     webStompUrl: state.webStompUrl,
     managementUrl: state.managementUrl,
+    // A state file written before the auth backend existed has no port: no HTTP backend on that node.
+    authBackendPort: typeof state.authBackendPort === 'number' ? state.authBackendPort : undefined,
     rabbitmqctl: (...args) => runCtl(state.env, ['-n', state.nodeName, ...args]),
     listQueues: (vhost) => listQueues(state.managementUrl, vhost),
     stop,
@@ -411,6 +463,35 @@ function unregisterExitCleanup(fn: () => void): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The auth backend port: one listener at a time
+
+const CLAIM_DEADLINE_MS = 180_000;
+
+/**
+ * Runs `listen` (which starts a server on the node's authBackendPort) until it gets the port. Test
+ * files run in parallel processes against one node, and each file that logs in as a non-internal
+ * user needs its own auth service on that one port: a file waits while another holds it.
+ * `listen` must reject with an EADDRINUSE error (its `code`, or its message) when the port is taken.
+ */
+export async function claimAuthBackendPort<T>(listen: () => Promise<T>, deadlineMs = CLAIM_DEADLINE_MS): Promise<T> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      return await listen();
+    } catch (err) {
+      if (!isAddrInUse(err) || Date.now() > deadline) throw err;
+    }
+    await sleep(250);
+  }
+}
+
+function isAddrInUse(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' || err.message.includes('EADDRINUSE')) return true;
+  return err.cause !== undefined && isAddrInUse(err.cause);
+}
+
+// ---------------------------------------------------------------------------------------------
 // useRabbit: the node every integration test file shares
 
 let shared: { node: Promise<RabbitNode>; users: number } | undefined;
@@ -460,6 +541,8 @@ function externalNode(): RabbitNode | undefined {
     stompPort: stompPort ? Number(stompPort) : undefined,
     webStompUrl: process.env['WEB_STOMP_URL'] || undefined,
     managementUrl,
+    // An external node's auth backends are its own business: the HTTP-auth tests skip.
+    authBackendPort: undefined,
     rabbitmqctl: (...args) => runCtl(undefined, [...ctlArgs, ...args]),
     listQueues: (vhost) => listQueues(managementUrl, vhost),
     stop: async () => {},

@@ -1,12 +1,15 @@
 // The test node harness itself: a node answers AMQP, the management API and RabbitMQ's own STOMP
-// plugin, so every other integration test can rely on all three.
+// plugin, so every other integration test can rely on all three, and asks the HTTP auth service on
+// its reserved port for users it does not know.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import amqp from 'amqplib';
-import { useRabbit, type RabbitNode } from '../harness/rabbitmq.js';
+import { createServer } from 'node:http';
+import { claimAuthBackendPort, useRabbit, type RabbitNode } from '../harness/rabbitmq.js';
+import { connectTcp, login } from '../helpers/stomp-script.js';
 
 let rabbit: RabbitNode;
 
@@ -75,4 +78,52 @@ test("RabbitMQ's STOMP plugin answers CONNECT with CONNECTED", async (t) => {
 test('rabbitmqctl reaches the node', async () => {
   const out = await rabbit.rabbitmqctl('list_vhosts', '--quiet');
   assert.match(out, /^\/$/m);
+});
+
+// The node also asks an HTTP auth service (rabbitmq_auth_backend_http, after the internal backend) on
+// its own reserved loopback port. A recording server on that port proves the plugin is enabled, the
+// paths point there, and guest stays with the internal backend.
+test('the HTTP auth backend: enabled, on its reserved port, asked only for users the internal database lacks', async (t) => {
+  const port = rabbit.authBackendPort;
+  const stompPort = rabbit.stompPort;
+  if (port === undefined || stompPort === undefined) {
+    t.skip('a node this harness did not start ($AMQP_URL): its auth backends are not configured here');
+    return;
+  }
+  const others = [rabbit.stompPort, ...[rabbit.amqpUrl, rabbit.webStompUrl, rabbit.managementUrl].map((u) => (u === undefined ? undefined : Number(new URL(u).port)))];
+  assert.ok(port > 0 && !others.includes(port), `authBackendPort ${port} is its own port (others: ${others.join(', ')})`);
+
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    requests.push(req.url ?? '');
+    // Everything allowed: the CONNECT must succeed only because this server said so.
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('allow');
+  });
+  await claimAuthBackendPort(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', () => {
+          server.off('error', reject);
+          resolve();
+        });
+      }),
+  );
+  try {
+    const guest = await connectTcp(stompPort);
+    await login(guest);
+    await guest.close();
+    assert.deepEqual(requests, [], 'guest is answered by the internal backend');
+
+    const user = await connectTcp(stompPort);
+    const connected = await login(user, { login: 'harness_user', passcode: 'pw' });
+    await user.close();
+    assert.equal(connected.command, 'CONNECTED');
+    assert.deepEqual(requests, [
+      '/auth/user?username=harness_user&password=pw&vhost=%2F',
+      '/auth/vhost?username=harness_user&vhost=%2F&ip=127.0.0.1&tags=',
+    ]);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 });
