@@ -140,7 +140,7 @@ describe('seed flow through Thumper bridged to RabbitMQ', () => {
     const ch = await amqpConn.createChannel();
     ch.on('error', () => {});
     try {
-      await ch.assertExchange('feed', 'topic', { durable: false });
+      await ch.assertExchange('feed', 'topic', { durable: true });
       await ch.close();
     } catch {
       // Declared by another test file with other flags: it exists, which is all this test needs.
