@@ -1,5 +1,6 @@
 // The one HTTP server every web-facing endpoint shares: health probes, the WebSocket endpoint's
-// upgrade, and (later) SockJS, metrics and the example page. node:http only, no framework.
+// upgrade, and mounts (SockJS, the example page, metrics) that each own a set of paths.
+// node:http only, no framework.
 
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -11,8 +12,19 @@ export interface HttpServerOptions {
   readonly wsPath: string;
   /** For /readyz: false while the engine cannot serve new sessions or the server is stopping. */
   readonly isReady: () => boolean;
-  /** Every `Upgrade:` request; the handler refuses paths it does not serve. */
+  /** Every `Upgrade:` request no mount claims; the handler refuses paths it does not serve. */
   readonly onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** Asked in order, after /healthz and /readyz, before the 404. */
+  readonly mounts?: readonly HttpMount[];
+}
+
+/** A part of the URL space served by someone else (SockJS under `/stomp`, the example page…). */
+export interface HttpMount {
+  readonly name: string;
+  /** true: this mount serves `pathname` (requests and, if it has handleUpgrade, upgrades). */
+  matches(pathname: string): boolean;
+  handleRequest(req: IncomingMessage, res: ServerResponse): void;
+  handleUpgrade?(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
 type Route = (req: IncomingMessage, res: ServerResponse) => void;
@@ -31,7 +43,13 @@ export function createHttpServer(options: HttpServerOptions): Server {
       res.end('Upgrade Required: this endpoint speaks STOMP over WebSocket\n');
       return;
     }
-    const route = routes.get(pathnameOf(req.url));
+    const pathname = pathnameOf(req.url);
+    const route = routes.get(pathname);
+    const mount = route ? undefined : options.mounts?.find((m) => m.matches(pathname));
+    if (mount) {
+      mount.handleRequest(req, res);
+      return;
+    }
     if (!route) {
       sendText(res, 404, 'Not Found\n');
       return;
@@ -43,7 +61,12 @@ export function createHttpServer(options: HttpServerOptions): Server {
     }
     route(req, res);
   });
-  server.on('upgrade', options.onUpgrade);
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const pathname = pathnameOf(req.url);
+    const mount = options.mounts?.find((m) => m.handleUpgrade !== undefined && m.matches(pathname));
+    if (mount?.handleUpgrade) mount.handleUpgrade(req, socket, head);
+    else options.onUpgrade(req, socket, head);
+  });
   return server;
 }
 
