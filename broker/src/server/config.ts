@@ -89,6 +89,39 @@ export const configSchema = z.strictObject({
       perMessageDeflate: boolKey(false, 'Negotiate permessage-deflate (costs memory and CPU per connection).'),
     })
     .prefault({}),
+  sockjs: z
+    .strictObject({
+      enabled: boolKey(true, 'Serve SockJS (websocket, xhr-streaming, xhr-polling, eventsource, htmlfile, jsonp) on the HTTP port.'),
+      path: z.string().regex(WS_PATH).default('/stomp').register(keyMeta, {
+        meaning: 'SockJS prefix (`new SockJS(\'http://host:15674/stomp\')`).',
+        expected: 'a URL path starting with "/" and without a trailing "/", e.g. "/stomp"',
+        kind: 'string',
+      }),
+      heartbeatDelayMs: intKey(1000, MAX_MS, 25000, 'SockJS\'s own keep-alive frame interval (keeps proxies from closing idle HTTP streams; STOMP heart-beats work besides).'),
+      disconnectDelayMs: intKey(100, MAX_MS, 5000, 'How long a polling SockJS session may go without a request before it is closed.'),
+      examplePage: boolKey(true, 'Serve the browser example (client-examples/browser) at `/`.'),
+    })
+    .prefault({}),
+  tcp: z
+    .strictObject({
+      enabled: boolKey(true, 'Listen for STOMP over plain TCP.'),
+      host: textKey('0.0.0.0', 'Address the STOMP TCP listener binds.'),
+      port: intKey(0, 65535, 61613, 'STOMP TCP port; 0 picks a free one.'),
+      keepAliveMs: intKey(0, MAX_MS, 60000, 'TCP keepalive idle time before probes, against half-open peers (TCP and TLS); 0 disables.'),
+    })
+    .prefault({}),
+  tls: z
+    .strictObject({
+      enabled: boolKey(false, 'Listen for STOMP over TLS (needs tls.certFile and tls.keyFile).'),
+      host: textKey('0.0.0.0', 'Address the STOMP TLS listener binds.'),
+      port: intKey(0, 65535, 61614, 'STOMP TLS port; 0 picks a free one.'),
+      certFile: optionalText('PEM certificate chain of the TLS listener.'),
+      keyFile: optionalText('PEM private key of the TLS listener.'),
+      caFile: optionalText('PEM CA bundle client certificates are verified against.'),
+      requestClientCert: boolKey(false, 'Ask clients for a certificate (verified against tls.caFile when given).'),
+      requireClientCert: boolKey(false, 'Refuse TLS clients without a valid certificate (needs tls.caFile).'),
+    })
+    .prefault({}),
   engine: z.enum(['memory', 'amqp']).optional().register(keyMeta, {
     meaning: '`amqp` bridges to RabbitMQ; `memory` is the embedded engine for development.',
     expected: 'one of "memory", "amqp"',
@@ -407,6 +440,15 @@ function resolveConfig(parsed: ParsedConfig, sources: ReadonlyMap<string, EnvSou
   }
   const auth = resolveAuth(parsed.auth, engine, where);
   if (!auth.ok) return auth;
+  if (parsed.tls.enabled && (parsed.tls.certFile === undefined || parsed.tls.keyFile === undefined)) {
+    return fail(`Invalid configuration: ${where('tls.enabled')}: the TLS listener needs tls.certFile and tls.keyFile`);
+  }
+  if (parsed.tls.requireClientCert && parsed.tls.caFile === undefined) {
+    return fail(`Invalid configuration: ${where('tls.requireClientCert')}: client certificates are verified against tls.caFile; set it`);
+  }
+  if (parsed.sockjs.enabled && parsed.sockjs.path === parsed.ws.path) {
+    return fail(`Invalid configuration: ${where('sockjs.path')}: must differ from ws.path (${parsed.ws.path})`);
+  }
   const allowedOrigins = parsed.ws.allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, ''));
   const maxPayloadBytes = parsed.ws.maxPayloadBytes ?? parsed.stomp.maxFrameBytes + 4096;
   // A smaller frame limit also caps the pre-CONNECT one, so lowering only maxFrameBytes just works.
