@@ -14,15 +14,24 @@ fi
 need_rabbit=1
 [ "$layer" = unit ] && need_rabbit=0
 [ -n "${AMQP_URL:-}" ] && need_rabbit=0
-if [ "$need_rabbit" = 1 ] && [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+need_chromium=0
+case "$layer" in all | e2e) need_chromium=1 ;; esac
+
+# Debian packages this run needs and the machine lacks, installed in one go when we are root.
+missing=()
+if [ "$need_rabbit" = 1 ] && [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then missing+=(rabbitmq-server); fi
+if [ "$need_chromium" = 1 ] && [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "[test] installing Debian's rabbitmq-server (once)"
+    echo "[test] installing Debian's ${missing[*]} (once)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq rabbitmq-server >/dev/null
+    apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "[test] RabbitMQ is not installed. Run: sudo apt-get update && sudo apt-get install -y rabbitmq-server" >&2
-    echo "[test] (or point the tests at a node: AMQP_URL=amqp://user:pass@127.0.0.1:5672 npm test)" >&2
+    echo "[test] missing Debian packages: ${missing[*]}. Run: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    case " ${missing[*]} " in *" rabbitmq-server "*)
+      echo "[test] (or point the tests at a RabbitMQ node: AMQP_URL=amqp://user:pass@127.0.0.1:5672 npm test)" >&2 ;;
+    esac
     exit 1
   fi
 fi

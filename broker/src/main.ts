@@ -121,8 +121,16 @@ async function main(): Promise<void> {
   const { host, port } = gateway.httpAddress;
   const url = `ws://${urlHost(host)}:${port}${config.ws.path}`;
   log.info({ version: THUMPER_VERSION, url }, `Thumper ${THUMPER_VERSION} listening: STOMP over WebSocket at ${url}`);
+  const base = `http://${urlHost(host)}:${port}`;
+  const also = [
+    config.sockjs.enabled ? `SockJS at ${base}${config.sockjs.path}` : undefined,
+    gateway.tcpAddress ? `STOMP over TCP at ${urlHost(gateway.tcpAddress.host)}:${gateway.tcpAddress.port}` : undefined,
+    gateway.tlsAddress ? `STOMP over TLS at ${urlHost(gateway.tlsAddress.host)}:${gateway.tlsAddress.port}` : undefined,
+    config.sockjs.examplePage ? `example page at ${base}/` : undefined,
+  ].filter((x) => x !== undefined);
   log.info({ engine: config.engine }, engineLine(config));
   logAuthLine(config, log);
+  if (also.length > 0) log.info({ tcp: gateway.tcpAddress?.port, tls: gateway.tlsAddress?.port }, `also: ${also.join('; ')}`);
   for (const name of unknownEnvVars(CONFIG_ENV_KEYS, process.env)) {
     log.warn({ variable: name }, `${name} is not a Thumper setting (typo?); ignored`);
   }

@@ -15,6 +15,11 @@ export interface ThumperServer {
   /** ws://127.0.0.1:<port>/ws (the configured WebSocket path). */
   readonly wsUrl: string;
   readonly port: number;
+  /** http://127.0.0.1:<port> (SockJS at /stomp, the example page at /). */
+  readonly httpUrl: string;
+  /** STOMP over TCP (a free port unless the test set THUMPER_TCP_PORT); undefined when disabled. */
+  readonly tcpPort: number | undefined;
+  readonly tlsPort: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -25,6 +30,10 @@ export async function startThumper(env: Record<string, string> = {}): Promise<Th
   const base: Record<string, string> = {
     THUMPER_HTTP_PORT: '0',
     THUMPER_HTTP_HOST: '127.0.0.1',
+    THUMPER_TCP_PORT: '0',
+    THUMPER_TCP_HOST: '127.0.0.1',
+    THUMPER_TLS_PORT: '0',
+    THUMPER_TLS_HOST: '127.0.0.1',
     THUMPER_LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
   };
   const needsAuth = env['THUMPER_ENGINE'] === 'amqp' && env['THUMPER_AUTH_BACKENDS'] === undefined;
@@ -46,6 +55,9 @@ export async function startThumper(env: Record<string, string> = {}): Promise<Th
     return {
       wsUrl: `ws://127.0.0.1:${port}${config.ws.path}`,
       port,
+      httpUrl: `http://127.0.0.1:${port}`,
+      tcpPort: gateway.tcpAddress?.port,
+      tlsPort: gateway.tlsAddress?.port,
       stop: async () => {
         await gateway.stop();
         await authBackend?.close();

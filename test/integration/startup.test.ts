@@ -83,7 +83,7 @@ async function httpGet(port: number, path: string): Promise<{ status: number; bo
 
 describe('start-up', () => {
   test('embedded engine: says what runs, serves health and STOMP, stops on SIGTERM', TIMEOUT, async () => {
-    const proc = run([], { THUMPER_HTTP_HOST: '127.0.0.1', THUMPER_HTTP_PORT: '0' });
+    const proc = run([], { THUMPER_HTTP_HOST: '127.0.0.1', THUMPER_HTTP_PORT: '0', THUMPER_TCP_HOST: '127.0.0.1', THUMPER_TCP_PORT: '0' });
     const listening = await proc.waitForLine(/listening: STOMP over WebSocket/);
     const match = /^Thumper \d+\.\d+\.\d+\S* listening: STOMP over WebSocket at ws:\/\/127\.0\.0\.1:(\d+)\/ws$/.exec(msgOf(listening));
     assert.ok(match, msgOf(listening));

@@ -1,6 +1,7 @@
-// Wires one Thumper node: engine, authorizer, HTTP server with the WebSocket endpoint, one session
-// per connection; and takes it all down again in an order that lets clients read why.
+// Wires one Thumper node: engine, authorizer, the HTTP server (WebSocket, SockJS, example page), the
+// TCP/TLS listeners, one session per connection; and takes it all down again in an order that lets clients read why.
 
+import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { createAuthorizer } from '../auth/create-authorizer.js';
@@ -9,16 +10,22 @@ import { createEngine } from '../engine/create-engine.js';
 import type { Engine } from '../engine/engine.js';
 import { startSession } from '../session/session.js';
 import type { SessionHandle } from '../session/session.js';
-import type { WsTransport } from '../transport/ws-transport.js';
+import { createSockjsServer, type SockjsServer } from '../transport/sockjs-server.js';
+import { createTcpServer, type TcpServer, type TcpTlsOptions } from '../transport/tcp-server.js';
+import type { Transport } from '../transport/transport.js';
 import { createWsServer } from '../transport/ws-server.js';
 import type { WsServer } from '../transport/ws-server.js';
 import { toSessionOptions } from './config.js';
 import type { Config } from './config.js';
-import { closeServer, createHttpServer, listen } from './http-server.js';
+import { exampleMount } from './example-page.js';
+import { closeServer, createHttpServer, listen, type HttpMount } from './http-server.js';
 
 export interface Gateway {
   /** Where the HTTP server listens (the real port when http.port is 0). */
   readonly httpAddress: { readonly host: string; readonly port: number };
+  /** STOMP over TCP / TLS, when enabled. */
+  readonly tcpAddress: { readonly host: string; readonly port: number } | undefined;
+  readonly tlsAddress: { readonly host: string; readonly port: number } | undefined;
   readonly engine: Engine;
   readonly auth: AuthSetup;
   /** Idempotent: stop accepting, close sessions, stop the engine, close the server. */
@@ -40,9 +47,24 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     throw err;
   }
   const options = toSessionOptions(config);
-  const live = new Map<WsTransport, SessionHandle>();
+  const live = new Map<LiveTransport, SessionHandle>();
   let connections = 0;
   let stopping = false;
+
+  /** One STOMP session per connection, whatever carried it. */
+  const openSession = (transport: LiveTransport, remote: string, detail: Record<string, unknown> = {}): void => {
+    connections += 1;
+    const sessionLog = log.child({ conn: connections, transport: transport.kind, remote });
+    try {
+      const session = startSession({ transport, engine, authorizer, options, log: sessionLog });
+      live.set(transport, session);
+      void transport.closed.then(() => live.delete(transport));
+      sessionLog.debug({ sessionId: session.id, ...detail }, 'connection opened');
+    } catch (err) {
+      sessionLog.error({ err }, 'session failed to start');
+      transport.close(1011, 'internal error');
+    }
+  };
 
   const wsServer: WsServer = createWsServer({
     path: config.ws.path,
@@ -51,32 +73,68 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     maxPayloadBytes: config.ws.maxPayloadBytes,
     perMessageDeflate: config.ws.perMessageDeflate,
     log: log.child({ component: 'ws' }),
-    onConnection(transport, info) {
-      connections += 1;
-      const sessionLog = log.child({ conn: connections, transport: 'ws', remote: info.remote });
-      try {
-        const session = startSession({ transport, engine, authorizer, options, log: sessionLog });
-        live.set(transport, session);
-        void transport.closed.then(() => live.delete(transport));
-        sessionLog.debug({ sessionId: session.id, protocol: info.protocol || undefined }, 'WebSocket connection opened');
-      } catch (err) {
-        sessionLog.error({ err }, 'session failed to start');
-        transport.close(1011, 'internal error');
-      }
-    },
+    onConnection: (transport, info) => openSession(transport, info.remote, { protocol: info.protocol || undefined }),
   });
+
+  const sockjsServer: SockjsServer | undefined = config.sockjs.enabled
+    ? createSockjsServer({
+        prefix: config.sockjs.path,
+        log: log.child({ component: 'sockjs' }),
+        heartbeatDelayMs: config.sockjs.heartbeatDelayMs,
+        disconnectDelayMs: config.sockjs.disconnectDelayMs,
+        maxMessageBytes: config.ws.maxPayloadBytes,
+        onConnection: (transport, info) => openSession(transport, info.remote, { protocol: info.protocol }),
+      })
+    : undefined;
+
+  const mounts: HttpMount[] = [];
+  if (sockjsServer) mounts.push(sockjsServer.mount);
+  if (config.sockjs.examplePage) mounts.push(exampleMount({ log: log.child({ component: 'example-page' }) }));
 
   const server: Server = createHttpServer({
     wsPath: config.ws.path,
     isReady: () => !stopping && engine.isReady(),
     onUpgrade: (req, socket, head) => wsServer.handleUpgrade(req, socket, head),
+    mounts,
   });
 
+  const listeners: TcpServer[] = [];
+  const closeListeners = () => {
+    wsServer.close();
+    sockjsServer?.close();
+    for (const l of listeners) l.close();
+  };
   let httpAddress: { host: string; port: number };
+  let tcpAddress: { host: string; port: number } | undefined;
+  let tlsAddress: { host: string; port: number } | undefined;
   try {
     httpAddress = await listen(server, config.http.host, config.http.port);
+    if (config.tcp.enabled) {
+      const tcp = await createTcpServer({
+        host: config.tcp.host,
+        port: config.tcp.port,
+        keepAliveInitialDelayMs: config.tcp.keepAliveMs,
+        log: log.child({ component: 'tcp' }),
+        onConnection: (transport, info) => openSession(transport, info.remote),
+      });
+      listeners.push(tcp);
+      tcpAddress = tcp.address;
+    }
+    if (config.tls.enabled) {
+      const tls = await createTcpServer({
+        host: config.tls.host,
+        port: config.tls.port,
+        tls: await readTlsFiles(config.tls),
+        keepAliveInitialDelayMs: config.tcp.keepAliveMs,
+        log: log.child({ component: 'tls' }),
+        onConnection: (transport, info) => openSession(transport, info.remote),
+      });
+      listeners.push(tls);
+      tlsAddress = tls.address;
+    }
   } catch (err) {
-    wsServer.close();
+    closeListeners();
+    await closeServer(server);
     await engine.stop().catch((e: unknown) => log.warn({ err: e }, 'engine stop after failed listen'));
     auth.value.close();
     throw err;
@@ -86,7 +144,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       stopping = true;
-      wsServer.close();
+      closeListeners();
       const serverClosed = closeServer(server);
       const transports = [...live.keys()];
       for (const session of live.values()) session.close('server-shutdown');
@@ -104,7 +162,24 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     return stopped;
   };
 
-  return { httpAddress, engine, auth: auth.value, stop };
+  return { httpAddress, tcpAddress, tlsAddress, engine, auth: auth.value, stop };
+}
+
+/** What every transport that carries a session offers the gateway for shutdown. */
+type LiveTransport = Transport & { readonly closed: Promise<void>; terminate(): void };
+
+async function readTlsFiles(tls: Config['tls']): Promise<TcpTlsOptions> {
+  const read = async (file: string | undefined, key: string): Promise<string | undefined> => {
+    if (file === undefined) return undefined;
+    try {
+      return await readFile(file, 'utf8');
+    } catch (e) {
+      throw new StartupError(`Invalid configuration: ${key}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  };
+  const [cert, key, ca] = await Promise.all([read(tls.certFile, 'tls.certFile'), read(tls.keyFile, 'tls.keyFile'), read(tls.caFile, 'tls.caFile')]);
+  if (cert === undefined || key === undefined) throw new StartupError('Invalid configuration: tls: tls.certFile and tls.keyFile are required');
+  return { cert, key, ...(ca !== undefined ? { ca } : {}), requestClientCert: tls.requestClientCert || tls.requireClientCert, requireClientCert: tls.requireClientCert };
 }
 
 /** A configuration problem found while wiring (e.g. an unreadable key file): exit code 2, like config errors. */
