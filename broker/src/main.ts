@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { CONFIG_ENV_KEYS, THUMPER_VERSION, describeConfigKeys, loadConfig } from './server/config.js';
 import type { Config } from './server/config.js';
 import { parseCommandLine, unknownEnvVars } from './server/config-env.js';
+import { effectiveConfigJson } from './server/config-print.js';
 import { StartupError, startGateway } from './server/gateway.js';
 import type { Gateway } from './server/gateway.js';
 import { createLogger, withoutPassword } from './server/logger.js';
@@ -19,7 +20,9 @@ function usage(): string {
   return [
     `Thumper ${THUMPER_VERSION}: STOMP 1.0/1.1/1.2 over WebSocket, for RabbitMQ or embedded.`,
     '',
-    'Usage: thumper [--config <file.json>] [--help]',
+    'Usage: thumper [--config <file.json>] [--print-config] [--help]',
+    '  --print-config  print the effective configuration (file + environment + defaults) as JSON,',
+    '                  secrets redacted, and exit',
     '',
     'Configuration: a JSON file (--config or THUMPER_CONFIG) with the keys below, nested',
     '(e.g. {"http": {"port": 15674}}), and environment variables, which win over the file.',
@@ -97,6 +100,10 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const config = loaded.value;
+  if (cli.ok && cli.value.printConfig) {
+    process.stdout.write(effectiveConfigJson(config));
+    return;
+  }
   const log = createLogger(config.log);
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'uncaught exception');

@@ -134,4 +134,25 @@ describe('start-up', () => {
       assert.ok(text.includes(key), `${key} missing from --help`);
     }
   });
+
+  test('--print-config prints the merged configuration as JSON with secrets redacted, exit 0', TIMEOUT, async () => {
+    const proc = run(['--print-config'], {
+      THUMPER_AMQP_URL: 'amqp://svc:amqp-pw@rabbit:5672',
+      THUMPER_AUTH_BACKENDS: 'jwt,http',
+      THUMPER_AUTH_AUTHZ: 'http',
+      THUMPER_AUTH_HTTP_BASE_URL: 'http://auth:8000/auth',
+      THUMPER_AUTH_JWT_ALGORITHMS: 'HS256',
+      THUMPER_AUTH_JWT_SECRET: 'jwt-secret-jwt-secret-jwt-secret-0000',
+      THUMPER_STOMP_MAX_SUBSCRIPTIONS: '7',
+    });
+    assert.equal(await proc.exited, 0, proc.stderr.join(''));
+    const text = proc.lines.join('\n');
+    assert.ok(!text.includes('amqp-pw') && !text.includes('jwt-secret-jwt'), 'no secret printed');
+    const printed = JSON.parse(text) as { engine: string; amqp: { urls: string[] }; stomp: { maxSubscriptions: number }; auth: { jwt: { secret: string }; http: { topicPath: string } } };
+    assert.equal(printed.engine, 'amqp');
+    assert.deepEqual(printed.amqp.urls, ['amqp://svc@rabbit:5672']);
+    assert.equal(printed.stomp.maxSubscriptions, 7, 'environment applied');
+    assert.equal(printed.auth.jwt.secret, '[redacted]');
+    assert.equal(printed.auth.http.topicPath, 'http://auth:8000/auth/topic', 'derived defaults resolved');
+  });
 });

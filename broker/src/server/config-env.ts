@@ -140,19 +140,21 @@ export function isPlainObject(x: unknown): x is Record<string, unknown> {
 
 export interface CommandLine {
   readonly help: boolean;
+  /** Print the effective configuration (secrets redacted) and exit. */
+  readonly printConfig: boolean;
   readonly configFile: string | undefined;
 }
 
-/** `--config <file>` (or `--config=<file>`, `-c`) and `--help`; anything else is an error. */
+/** `--config <file>` (or `--config=<file>`, `-c`), `--help`, `--print-config`; anything else is an error. */
 export function parseCommandLine(argv: readonly string[]): Result<CommandLine, string> {
   try {
     const { values } = parseArgs({
       args: [...argv],
-      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, 'print-config': { type: 'boolean' } },
       strict: true,
       allowPositionals: false,
     });
-    return ok({ help: values.help === true, configFile: values.config });
+    return ok({ help: values.help === true, printConfig: values['print-config'] === true, configFile: values.config });
   } catch (err) {
     return fail(`${err instanceof Error ? err.message : String(err)} (see --help)`);
   }
