@@ -10,7 +10,7 @@ import pino from 'pino';
 import amqp from 'amqplib';
 import { useRabbit, type RabbitNode } from '../harness/rabbitmq.js';
 import { AmqpEngine, type AmqpEngineOptions } from '../../broker/src/engine/amqp/amqp-engine.js';
-import { parseAmqpError } from '../../broker/src/engine/amqp/amqp-errors.js';
+import { CONNECTION_LOST_DETAIL, parseAmqpError } from '../../broker/src/engine/amqp/amqp-errors.js';
 import { EngineError, type EngineSession, type EngineSessionEvents } from '../../broker/src/engine/engine.js';
 import type { Delivery, OutboundMessage } from '../../broker/src/engine/message.js';
 import type { StompError } from '../../broker/src/errors.js';
@@ -519,7 +519,7 @@ describe('AMQP engine connection pool', () => {
       await waitFor('both sessions to hear', () => a.rec.closed.length === 1 && b.rec.closed.length === 1);
       for (const rec of [a.rec, b.rec]) {
         assert.equal(rec.closed[0]?.code, 'ENGINE_UNAVAILABLE');
-        assert.equal(rec.closed[0]?.detail, 'lost the connection to RabbitMQ');
+        assert.equal(rec.closed[0]?.detail, CONNECTION_LOST_DETAIL);
       }
       await waitFor('ready again', () => engine.isReady());
       const c = await open(engine);

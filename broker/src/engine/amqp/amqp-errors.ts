@@ -59,7 +59,9 @@ export function resourceLocked(queue: string, vhost: string): StompError {
   );
 }
 
-export const CONNECTION_LOST_DETAIL = 'lost the connection to RabbitMQ';
+// Subscriptions are not restored on another connection (docs/compatibility.md "Not yet"): the
+// client must reconnect, and this text is what tells it so.
+export const CONNECTION_LOST_DETAIL = 'lost the connection to RabbitMQ; reconnect (subscriptions are not restored)';
 
 export function connectionLost(): StompError {
   return stompError('ENGINE_UNAVAILABLE', CONNECTION_LOST_DETAIL);
