@@ -5,6 +5,7 @@ import pino from 'pino';
 import { allowAllAuthorizer, type Authorizer } from '../../broker/src/auth/authorizer.js';
 import type { Engine } from '../../broker/src/engine/engine.js';
 import { MemoryEngine } from '../../broker/src/engine/memory/memory-engine.js';
+import type { SessionMetrics } from '../../broker/src/server/metrics.js';
 import { startSession, type SessionHandle } from '../../broker/src/session/session.js';
 import { DEFAULT_HEART_BEAT, type SessionOptions } from '../../broker/src/session/options.js';
 import { DEFAULT_DECODER_LIMITS } from '../../broker/src/stomp/decoder.js';
@@ -41,12 +42,16 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-export async function rig(overrides: Partial<SessionOptions> = {}, authorizer: Authorizer = allowAllAuthorizer()): Promise<Rig> {
+export async function rig(
+  overrides: Partial<SessionOptions> = {},
+  authorizer: Authorizer = allowAllAuthorizer(),
+  metrics?: SessionMetrics,
+): Promise<Rig> {
   const engine = await memoryEngine();
   const options = { ...TEST_SESSION_OPTIONS, ...overrides };
   const client = () => {
     const c = new TestClient() as TestClient & { session: SessionHandle };
-    c.session = startSession({ transport: c.transport, engine, authorizer, options, log: silentLog });
+    c.session = startSession({ transport: c.transport, engine, authorizer, options, log: silentLog, ...(metrics ? { metrics } : {}) });
     return c;
   };
   return {

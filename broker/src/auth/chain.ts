@@ -17,13 +17,23 @@ export interface ChainOptions {
   /** The exchange's type when known (engine.exchangeType); unknown exchanges get their topic checks. */
   readonly exchangeType: (vhost: string, name: string) => string | undefined;
   readonly log: Logger;
+  /** Told every decision a backend made (metrics); never told who asked or for what. */
+  readonly onDecision?: DecisionObserver;
 }
+
+/** connect: the authenticator's answer; vhost: the vhost step of CONNECT; permission: a plan's check. */
+export type AuthStep = 'connect' | 'vhost' | 'permission';
+export type AuthResult = 'allow' | 'deny' | 'unavailable';
+export type DecisionObserver = (backend: string, step: AuthStep, result: AuthResult) => void;
+
+const resultOf = (decision: AuthDecision<unknown>): AuthResult => (decision.ok ? 'allow' : decision.unavailable === true ? 'unavailable' : 'deny');
 
 /** C0 controls and DEL: no legitimate user name or password carries them; they only smuggle. */
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export function createAuthChain(options: ChainOptions): Authorizer {
   const { authenticators, authorities, authz, exchangeType, log } = options;
+  const observe = options.onDecision ?? (() => undefined);
   const authorityFor = (principal: Principal): Authority | undefined =>
     authorities.get(authz === 'same' ? principal.authenticatedBy : authz);
 
@@ -38,6 +48,7 @@ export function createAuthChain(options: ChainOptions): Authorizer {
       for (const authenticator of authenticators) {
         const decision = await authenticator.authenticate(request);
         if (decision === undefined) continue;
+        observe(authenticator.name, 'connect', resultOf(decision));
         if (!decision.ok) {
           logDenial(log, 'authentication', authenticator.name, decision, { login: request.login });
           return decision;
@@ -50,6 +61,7 @@ export function createAuthChain(options: ChainOptions): Authorizer {
           return deny(`Access refused for user '${principal.username}'\n`);
         }
         const vhost = await authority.checkVhost(principal, request.remoteAddress);
+        observe(authority.name, 'vhost', resultOf(vhost));
         if (!vhost.ok) {
           logDenial(log, 'vhost', authority.name, vhost, { user: principal.username, vhost: principal.vhost });
           return vhost;
@@ -67,6 +79,7 @@ export function createAuthChain(options: ChainOptions): Authorizer {
       const authority = authorityFor(principal);
       if (authority === undefined) return deny('no authority configured');
       const decision = await authority.authorize(principal, check);
+      observe(authority.name, 'permission', resultOf(decision));
       if (!decision.ok) logDenial(log, 'permission', authority.name, decision, { user: principal.username, check });
       return decision;
     },

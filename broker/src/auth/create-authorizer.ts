@@ -8,10 +8,10 @@ import type { Engine } from '../engine/engine.js';
 import type { AuthConfig } from '../server/config.js';
 import { allowAllAuthenticator, allowAllAuthority } from './allow-all.js';
 import type { AuthBackendName, Authenticator, Authority, Authorizer } from './authorizer.js';
-import { createAuthChain } from './chain.js';
+import { createAuthChain, type DecisionObserver } from './chain.js';
 import { DecisionCache } from './decision-cache.js';
 import { createHttpAuthenticator, createHttpAuthority } from './http-auth.js';
-import { createHttpBackend, type HttpBackend } from './http-backend.js';
+import { createHttpBackend, type HttpBackend, type RequestObserver } from './http-backend.js';
 import { createJwtAuthenticator, createJwtAuthority, createJwtVerifier, type JwtAlgorithm } from './jwt.js';
 
 export interface AuthSetup {
@@ -21,7 +21,18 @@ export interface AuthSetup {
   close(): void;
 }
 
-export async function createAuthorizer(config: AuthConfig, engine: Pick<Engine, 'exchangeType'>, log: Logger): Promise<Result<AuthSetup, string>> {
+/** Metrics hooks; both optional. */
+export interface AuthObservers {
+  readonly onDecision?: DecisionObserver;
+  readonly onBackendRequest?: RequestObserver;
+}
+
+export async function createAuthorizer(
+  config: AuthConfig,
+  engine: Pick<Engine, 'exchangeType'>,
+  log: Logger,
+  observers: AuthObservers = {},
+): Promise<Result<AuthSetup, string>> {
   const authLog = log.child({ component: 'auth' });
   const authenticators: Authenticator[] = [];
   const authorities = new Map<AuthBackendName, Authority>();
@@ -29,7 +40,11 @@ export async function createAuthorizer(config: AuthConfig, engine: Pick<Engine, 
   let cache: DecisionCache | undefined;
 
   if (config.http) {
-    backend = createHttpBackend({ ...config.http, log: authLog });
+    backend = createHttpBackend({
+      ...config.http,
+      log: authLog,
+      ...(observers.onBackendRequest ? { onRequest: observers.onBackendRequest } : {}),
+    });
     cache = new DecisionCache(config.cache);
     authorities.set('http', createHttpAuthority(backend, cache));
   }
@@ -67,6 +82,7 @@ export async function createAuthorizer(config: AuthConfig, engine: Pick<Engine, 
     authz: config.authz,
     exchangeType: (vhost, name) => engine.exchangeType(vhost, name),
     log: authLog,
+    ...(observers.onDecision ? { onDecision: observers.onDecision } : {}),
   });
   return ok({
     authorizer,

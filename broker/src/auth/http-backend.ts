@@ -36,7 +36,11 @@ export interface HttpBackendOptions {
   readonly log: Logger;
   /** Longer answers are `unavailable` (default DEFAULT_MAX_ANSWER_BYTES). */
   readonly maxAnswerBytes?: number;
+  /** Told each request's path, outcome and duration (the retry included), for metrics. */
+  readonly onRequest?: RequestObserver;
 }
+
+export type RequestObserver = (path: BackendPath, outcome: BackendAnswer['kind'], seconds: number) => void;
 
 export interface HttpBackend {
   user(username: string, password: string, vhost: string): Promise<BackendAnswer>;
@@ -252,9 +256,11 @@ export function createHttpBackend(options: HttpBackendOptions): HttpBackend {
     if (closed) {
       answer = { kind: 'unavailable', detail: 'backend closed' };
     } else {
+      const started = process.hrtime.bigint();
       let result = await attempt(t, query);
       if (result.kind === 'failed' && result.retryable) result = await attempt(t, query);
       answer = result.kind === 'failed' ? { kind: 'unavailable', detail: result.detail } : parseAnswer(path, result.body, context.secret);
+      options.onRequest?.(path, answer.kind, Number(process.hrtime.bigint() - started) / 1e9);
     }
     if (answer.kind !== 'unavailable') return answer;
     const detail = `${path} path: ${answer.detail}`;

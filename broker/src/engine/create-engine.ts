@@ -9,7 +9,8 @@ import { AmqpEngine } from './amqp/amqp-engine.js';
 import type { Engine } from './engine.js';
 import { MemoryEngine } from './memory/memory-engine.js';
 
-export function createEngine(config: Config, log: Logger): Engine {
+/** onConfirm: told each publisher confirm's latency in seconds (AMQP only; metrics). */
+export function createEngine(config: Config, log: Logger, observers: { onConfirm?: (seconds: number) => void } = {}): Engine {
   if (config.engine === 'amqp') {
     const { amqp } = config;
     return new AmqpEngine(
@@ -20,6 +21,7 @@ export function createEngine(config: Config, log: Logger): Engine {
         // Shown in RabbitMQ's management UI, so operators can tell which gateway node holds a connection.
         connectionName: `Thumper ${THUMPER_VERSION} on ${hostname()} (pid ${process.pid})`,
         reconnect: { initialMs: amqp.reconnectInitialMs, maxMs: amqp.reconnectMaxMs },
+        ...(observers.onConfirm ? { onConfirm: observers.onConfirm } : {}),
       },
       log,
     );

@@ -249,6 +249,11 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  metrics: z
+    .strictObject({
+      enabled: boolKey(true, 'Serve Prometheus metrics at `GET /metrics` on the HTTP port.'),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').register(keyMeta, {

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { createAuthorizer } from '../auth/create-authorizer.js';
 import type { AuthSetup } from '../auth/create-authorizer.js';
 import { createEngine } from '../engine/create-engine.js';
+import { AmqpEngine } from '../engine/amqp/amqp-engine.js';
 import type { Engine } from '../engine/engine.js';
 import { startSession } from '../session/session.js';
 import type { SessionHandle } from '../session/session.js';
@@ -18,6 +19,7 @@ import type { WsServer } from '../transport/ws-server.js';
 import { toSessionOptions } from './config.js';
 import type { Config } from './config.js';
 import { exampleMount } from './example-page.js';
+import { createMetrics, metricsMount, type Metrics } from './metrics.js';
 import { closeServer, createHttpServer, listen, type HttpMount } from './http-server.js';
 
 export interface Gateway {
@@ -28,6 +30,8 @@ export interface Gateway {
   readonly tlsAddress: { readonly host: string; readonly port: number } | undefined;
   readonly engine: Engine;
   readonly auth: AuthSetup;
+  /** undefined when metrics.enabled is false. */
+  readonly metrics: Metrics | undefined;
   /** Idempotent: stop accepting, close sessions, stop the engine, close the server. */
   stop(): Promise<void>;
 }
@@ -36,8 +40,14 @@ export interface Gateway {
 const SESSION_CLOSE_GRACE_MS = 3000;
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
-  const engine = createEngine(config, log);
-  const auth = await createAuthorizer(config.auth, engine, log);
+  const metrics = config.metrics.enabled ? createMetrics() : undefined;
+  const engine = createEngine(config, log, metrics ? { onConfirm: metrics.publishConfirmed } : {});
+  const auth = await createAuthorizer(
+    config.auth,
+    engine,
+    log,
+    metrics ? { onDecision: metrics.authDecision, onBackendRequest: metrics.authBackendRequest } : {},
+  );
   if (!auth.ok) throw new StartupError(auth.error);
   const { authorizer } = auth.value;
   try {
@@ -50,13 +60,18 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const live = new Map<LiveTransport, SessionHandle>();
   let connections = 0;
   let stopping = false;
+  metrics?.setSources({
+    authCache: () => auth.value.cacheStats(),
+    ...(engine instanceof AmqpEngine ? { amqpConnections: () => engine.connections() } : {}),
+    bufferedBytes: () => [...live.keys()].map((t) => t.bufferedBytes()),
+  });
 
   /** One STOMP session per connection, whatever carried it. */
   const openSession = (transport: LiveTransport, remote: string, detail: Record<string, unknown> = {}): void => {
     connections += 1;
     const sessionLog = log.child({ conn: connections, transport: transport.kind, remote });
     try {
-      const session = startSession({ transport, engine, authorizer, options, log: sessionLog });
+      const session = startSession({ transport, engine, authorizer, options, log: sessionLog, ...(metrics ? { metrics } : {}) });
       live.set(transport, session);
       void transport.closed.then(() => live.delete(transport));
       sessionLog.debug({ sessionId: session.id, ...detail }, 'connection opened');
@@ -88,6 +103,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     : undefined;
 
   const mounts: HttpMount[] = [];
+  if (metrics) mounts.push(metricsMount(metrics));
   if (sockjsServer) mounts.push(sockjsServer.mount);
   if (config.sockjs.examplePage) mounts.push(exampleMount({ log: log.child({ component: 'example-page' }) }));
 
@@ -162,7 +178,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     return stopped;
   };
 
-  return { httpAddress, tcpAddress, tlsAddress, engine, auth: auth.value, stop };
+  return { httpAddress, tcpAddress, tlsAddress, engine, auth: auth.value, metrics, stop };
 }
 
 /** What every transport that carries a session offers the gateway for shutdown. */

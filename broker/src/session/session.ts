@@ -15,6 +15,7 @@ import { messageHeaders } from '../mapping/amqp-to-stomp.js';
 import { StompDecoder, type DecodeResult } from '../stomp/decoder.js';
 import { encodeFrame, HEARTBEAT_EOL } from '../stomp/encoder.js';
 import { getHeader, makeFrame, type Frame, type HeaderList, type StompVersion } from '../stomp/frame.js';
+import { countPublishes, HEARTBEAT_COMMAND, NO_SESSION_METER, type SessionMeter, type SessionMetrics } from '../server/metrics.js';
 import type { Transport } from '../transport/transport.js';
 import { COMMAND_HANDLERS } from './commands/index.js';
 import { performConnect } from './commands/connect.js';
@@ -33,6 +34,7 @@ export interface SessionDeps {
   readonly log: Logger;
   /** Called once when the session has ended. */
   readonly onEnd?: (reason: CloseReason) => void;
+  readonly metrics?: SessionMetrics;
 }
 
 export interface SessionHandle {
@@ -74,6 +76,7 @@ class Session implements ConnectedContext, SessionHandle {
 
   readonly #deps: SessionDeps;
   readonly #decoder: StompDecoder;
+  readonly #meter: SessionMeter;
   readonly #inbox: Array<Frame | StompError> = [];
   #pumping = false;
   #state: State = 'awaiting-connect';
@@ -92,6 +95,7 @@ class Session implements ConnectedContext, SessionHandle {
     this.log = deps.log.child({ sessionId: this.id });
     this.transactions = new TransactionStore(deps.options.maxTransactions, deps.options.maxTransactionFrames);
     this.#decoder = new StompDecoder(deps.options.decoder, { pauseUntilAuthenticated: true });
+    this.#meter = deps.metrics?.session(deps.transport.kind) ?? NO_SESSION_METER;
     deps.transport.setHandlers({
       data: (chunk) => this.#onData(chunk),
       close: () => this.close('client-gone'),
@@ -124,12 +128,16 @@ class Session implements ConnectedContext, SessionHandle {
   #onData(chunk: Buffer): void {
     this.#lastRead = Date.now();
     if (this.#state === 'closed') return;
+    this.#meter.bytesIn(chunk.length);
     this.#enqueue(this.#decoder.push(chunk));
     void this.#pump();
   }
 
   #enqueue({ events, error }: DecodeResult): void {
-    for (const ev of events) if (ev.type === 'frame') this.#inbox.push(ev.frame);
+    for (const ev of events) {
+      this.#meter.frameIn(ev.type === 'frame' ? ev.frame.command : HEARTBEAT_COMMAND);
+      if (ev.type === 'frame') this.#inbox.push(ev.frame);
+    }
     if (error) this.#inbox.push(error);
   }
 
@@ -214,8 +222,9 @@ class Session implements ConnectedContext, SessionHandle {
     const { version, heartBeat, principal, engineSession } = result.value;
     this.#version = version;
     this.#principal = principal;
-    this.#engine = engineSession;
+    this.#engine = this.#deps.metrics ? countPublishes(engineSession, () => this.#meter.published()) : engineSession;
     this.#state = 'connected';
+    this.#meter.connected(version);
     this.log = this.log.child({ user: principal.username, vhost: principal.vhost, version });
     clearTimeout(this.#loginTimer);
     this.#decoder.setVersion(version);
@@ -231,7 +240,10 @@ class Session implements ConnectedContext, SessionHandle {
     this.#stopHeartBeats = startHeartBeats(heartBeat, this.options.heartBeat.tolerance, {
       sinceLastWrite: () => Date.now() - this.#lastWrite,
       sinceLastRead: () => Date.now() - this.#lastRead,
-      sendBeat: () => this.#write(HEARTBEAT_EOL),
+      sendBeat: () => {
+        this.#meter.frameOut(HEARTBEAT_COMMAND);
+        this.#write(HEARTBEAT_EOL);
+      },
       peerDead: (silentMs) =>
         this.close('heartbeat-timeout', stompError('HEARTBEAT_TIMEOUT', `No heart-beat from the client for ${silentMs} ms`)),
     });
@@ -258,10 +270,12 @@ class Session implements ConnectedContext, SessionHandle {
   #write(data: Buffer): void {
     if (this.#state === 'closed') return;
     this.#lastWrite = Date.now();
+    this.#meter.bytesOut(data.length);
     this.#deps.transport.send(data);
   }
 
   sendFrame(frame: Frame): void {
+    if (this.#state !== 'closed') this.#meter.frameOut(frame.command);
     this.#write(encodeFrame(frame, this.#version));
   }
 
@@ -276,6 +290,7 @@ class Session implements ConnectedContext, SessionHandle {
       return;
     }
     this.log.debug({ code: error.code, detail: error.detail }, 'error sent to client');
+    this.#meter.error(error.code);
     this.sendFrame(errorFrame(error, receiptId));
   }
 
@@ -306,6 +321,7 @@ class Session implements ConnectedContext, SessionHandle {
       properties: d.properties,
     });
     this.sendFrame(makeFrame('MESSAGE', headers, d.body));
+    this.#meter.delivered();
   }
 
   #serverCancelled(consumerTag: string): void {
@@ -331,7 +347,13 @@ class Session implements ConnectedContext, SessionHandle {
     const wasConnected = this.#state === 'connected';
     this.#state = 'closed';
     // Written before the close even though the state already says closed: the client must see why.
-    if (error) this.#deps.transport.send(encodeFrame(errorFrame(error, receiptId), this.#version));
+    if (error) {
+      const bytes = encodeFrame(errorFrame(error, receiptId), this.#version);
+      this.#meter.error(error.code);
+      this.#meter.frameOut('ERROR');
+      this.#meter.bytesOut(bytes.length);
+      this.#deps.transport.send(bytes);
+    }
     clearTimeout(this.#loginTimer);
     clearTimeout(this.#expiryTimer);
     this.#stopHeartBeats?.();
@@ -345,6 +367,7 @@ class Session implements ConnectedContext, SessionHandle {
     }
     const level = reason === 'client-disconnect' || reason === 'client-gone' ? 'info' : 'warn';
     this.log[level]({ reason, code: error?.code, detail: error?.detail, wasConnected }, 'session closed');
+    this.#meter.closed(reason);
     this.#deps.onEnd?.(reason);
   }
 

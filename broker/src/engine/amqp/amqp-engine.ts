@@ -26,6 +26,8 @@ export interface AmqpEngineOptions {
   readonly connectionName: string;
   /** Full-jitter backoff between reconnect attempts. */
   readonly reconnect: { readonly initialMs: number; readonly maxMs: number };
+  /** Told how long each publisher confirm took, in seconds (metrics). */
+  readonly onConfirm?: (seconds: number) => void;
 }
 
 export const DEFAULT_AMQP_ENGINE_OPTIONS = {
@@ -41,10 +43,12 @@ export class AmqpEngine implements Engine {
   readonly #log: Logger;
   readonly #urls: readonly string[];
   readonly #sessions = new Set<AmqpSession>();
+  readonly #onConfirm: ((seconds: number) => void) | undefined;
 
   constructor(options: AmqpEngineOptions, log: Logger) {
     this.#log = log.child({ component: 'amqp-engine' });
     this.#urls = options.urls;
+    this.#onConfirm = options.onConfirm;
     this.#pool = new ConnectionPool(options, this.#log);
   }
 
@@ -80,13 +84,13 @@ export class AmqpEngine implements Engine {
       this.#log.warn({ vhost: ctx.vhost, err: (err as Error).message }, 'could not open an AMQP channel');
       throw new EngineError(lease.lostReason());
     }
-    const session: AmqpSession = new AmqpSession(channel, lease, ctx, events, () => this.#sessions.delete(session));
+    const session: AmqpSession = new AmqpSession(channel, lease, ctx, events, () => this.#sessions.delete(session), this.#onConfirm);
     this.#sessions.add(session);
     return session;
   }
 
   /** Connections and their channel counts, per vhost (tests, metrics). */
-  connections(): Array<{ vhost: string; id: number; load: number }> {
+  connections(): Array<{ vhost: string; id: number; load: number; open: boolean }> {
     return this.#pool.snapshot();
   }
 }

@@ -37,6 +37,7 @@ export class AmqpSession implements EngineSession {
   readonly #events: EngineSessionEvents;
   readonly #log: Logger;
   readonly #onEnd: () => void;
+  readonly #onConfirm: ((seconds: number) => void) | undefined;
   #state: State = 'open';
   /** Calls awaiting the broker: a channel failure is theirs to report while any are in flight. */
   #pending = 0;
@@ -59,6 +60,7 @@ export class AmqpSession implements EngineSession {
     ctx: EngineSessionContext,
     events: EngineSessionEvents,
     onEnd: () => void,
+    onConfirm?: (seconds: number) => void,
   ) {
     this.#channel = channel;
     this.#lease = lease;
@@ -66,6 +68,7 @@ export class AmqpSession implements EngineSession {
     this.#events = events;
     this.#log = ctx.log;
     this.#onEnd = onEnd;
+    this.#onConfirm = onConfirm;
     // The broker's reason arrives as 'error' just before 'close'; a lost connection sends 'close' only.
     channel.on('error', (err: Error) => {
       this.#failure ??= amqpErrorToStomp(err);
@@ -99,8 +102,10 @@ export class AmqpSession implements EngineSession {
         }
         return;
       }
+      const started = process.hrtime.bigint();
       await new Promise<void>((resolve, reject) => {
         this.#publish(exchange, routingKey, message, options, (err: unknown) => {
+          this.#onConfirm?.(Number(process.hrtime.bigint() - started) / 1e9);
           if (err === null || err === undefined) resolve();
           else reject(err instanceof Error ? err : new Error(String(err)));
         });

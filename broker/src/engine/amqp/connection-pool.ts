@@ -138,9 +138,9 @@ export class ConnectionPool {
     };
   }
 
-  /** Connections per vhost with their loads, for tests and metrics. */
-  snapshot(): Array<{ vhost: string; id: number; load: number }> {
-    return [...this.#byVhost.values()].flat().map((c) => ({ vhost: c.vhost, id: c.id, load: c.load }));
+  /** Connections per vhost with their loads, for tests and metrics (open: the handshake finished). */
+  snapshot(): Array<{ vhost: string; id: number; load: number; open: boolean }> {
+    return [...this.#byVhost.values()].flat().map((c) => ({ vhost: c.vhost, id: c.id, load: c.load, open: c.model !== undefined && !c.dead }));
   }
 
   #pool(vhost: string): PooledConnection[] {
