@@ -10,8 +10,6 @@ import { StartupError, startGateway } from './server/gateway.js';
 import type { Gateway } from './server/gateway.js';
 import { createLogger, withoutPassword } from './server/logger.js';
 
-const SHUTDOWN_DEADLINE_MS = 10_000;
-
 function usage(): string {
   const rows = describeConfigKeys();
   const keyWidth = Math.max(...rows.map((r) => r.key.length));
@@ -58,7 +56,7 @@ function logAuthLine(config: Config, log: Logger): void {
   log.info({ auth: backends, authz }, `auth: ${backends.join(', ')}; permissions from ${authz === 'same' ? 'the same backend' : authz}${where}`);
 }
 
-function handleSignals(gateway: Gateway, log: Logger): void {
+function handleSignals(gateway: Gateway, log: Logger, deadlineMs: number): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -68,9 +66,9 @@ function handleSignals(gateway: Gateway, log: Logger): void {
     stopping = true;
     log.info({ signal }, 'shutting down');
     const deadline = setTimeout(() => {
-      log.error(`shutdown took longer than ${SHUTDOWN_DEADLINE_MS / 1000} s: exiting`);
+      log.error(`shutdown took longer than ${deadlineMs / 1000} s: exiting`);
       process.exit(1);
-    }, SHUTDOWN_DEADLINE_MS);
+    }, deadlineMs);
     deadline.unref();
     gateway.stop().then(
       () => {
@@ -141,7 +139,7 @@ async function main(): Promise<void> {
   for (const name of unknownEnvVars(CONFIG_ENV_KEYS, process.env)) {
     log.warn({ variable: name }, `${name} is not a Thumper setting (typo?); ignored`);
   }
-  handleSignals(gateway, log);
+  handleSignals(gateway, log, config.shutdown.deadlineMs);
 }
 
 await main();

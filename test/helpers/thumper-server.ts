@@ -34,6 +34,8 @@ export async function startThumper(env: Record<string, string> = {}): Promise<Th
     THUMPER_TCP_HOST: '127.0.0.1',
     THUMPER_TLS_PORT: '0',
     THUMPER_TLS_HOST: '127.0.0.1',
+    // Tests stop gateways often; a test of the drain sets its own window.
+    THUMPER_SHUTDOWN_DRAIN_WINDOW_MS: '0',
     THUMPER_LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
   };
   const needsAuth = env['THUMPER_ENGINE'] === 'amqp' && env['THUMPER_AUTH_BACKENDS'] === undefined;

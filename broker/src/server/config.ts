@@ -254,6 +254,13 @@ export const configSchema = z.strictObject({
       enabled: boolKey(true, 'Serve Prometheus metrics at `GET /metrics` on the HTTP port.'),
     })
     .prefault({}),
+  shutdown: z
+    .strictObject({
+      drainWindowMs: intKey(0, MAX_MS, 5000, 'On SIGTERM/SIGINT, sessions are closed (ERROR "Server shutting down", reconnect) at random moments within this window, so clients do not reconnect in one burst.'),
+      confirmWaitMs: intKey(0, MAX_MS, 2000, 'How long a closing session waits for broker confirms of SENDs already accepted, so their RECEIPTs go out.'),
+      deadlineMs: intKey(1000, MAX_MS, 15000, 'The process exits (code 1) if shutdown takes longer than this.'),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').register(keyMeta, {
@@ -450,6 +457,9 @@ function resolveConfig(parsed: ParsedConfig, sources: ReadonlyMap<string, EnvSou
   }
   if (parsed.tls.requireClientCert && parsed.tls.caFile === undefined) {
     return fail(`Invalid configuration: ${where('tls.requireClientCert')}: client certificates are verified against tls.caFile; set it`);
+  }
+  if (parsed.shutdown.deadlineMs <= parsed.shutdown.drainWindowMs + parsed.shutdown.confirmWaitMs) {
+    return fail(`Invalid configuration: ${where('shutdown.deadlineMs')}: expected more than shutdown.drainWindowMs + shutdown.confirmWaitMs (${parsed.shutdown.drainWindowMs + parsed.shutdown.confirmWaitMs}), got ${parsed.shutdown.deadlineMs}`);
   }
   if (parsed.sockjs.enabled && parsed.sockjs.path === parsed.ws.path) {
     return fail(`Invalid configuration: ${where('sockjs.path')}: must differ from ws.path (${parsed.ws.path})`);

@@ -5,6 +5,8 @@ import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { createAuthorizer } from '../auth/create-authorizer.js';
+import { stompError } from '../errors.js';
+import { spreadCloses } from './drain.js';
 import type { AuthSetup } from '../auth/create-authorizer.js';
 import { createEngine } from '../engine/create-engine.js';
 import { AmqpEngine } from '../engine/amqp/amqp-engine.js';
@@ -159,13 +161,20 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
-      stopping = true;
+      stopping = true; // /readyz answers 503: load balancers stop sending new clients here
       closeListeners();
+      const sessions = [...live.entries()];
+      const goodbye = stompError('SERVER_SHUTDOWN', 'This Thumper node is shutting down; reconnect (another node will serve you)\n');
+      const closing: Array<Promise<void>> = [];
+      const { drainWindowMs, confirmWaitMs } = config.shutdown;
+      log.info({ sessions: sessions.length, drainWindowMs }, 'draining: closing sessions spread over the drain window');
+      const drain = spreadCloses(sessions, ([, session]) => closing.push(session.closeGracefully('server-shutdown', goodbye, confirmWaitMs)), drainWindowMs);
+      await drain.done;
+      await Promise.all(closing);
+      await settleWithin(Promise.all(sessions.map(([t]) => t.closed)), SESSION_CLOSE_GRACE_MS);
+      for (const [t] of sessions) t.terminate();
+      // The HTTP server stayed up during the drain: SockJS polling sessions need it to read their ERROR.
       const serverClosed = closeServer(server);
-      const transports = [...live.keys()];
-      for (const session of live.values()) session.close('server-shutdown');
-      await settleWithin(Promise.all(transports.map((t) => t.closed)), SESSION_CLOSE_GRACE_MS);
-      for (const t of transports) t.terminate();
       try {
         await engine.stop();
       } catch (err) {

@@ -35,6 +35,8 @@ export interface ConnectedContext {
   authorize(checks: readonly PermissionCheck[]): Promise<StompError | undefined>;
   /** Turns an engine delivery into a MESSAGE for the subscription. */
   deliver(sub: Subscription, delivery: Delivery): void;
+  /** A broker confirm still to come: a graceful shutdown waits for it, so its RECEIPT goes out. */
+  trackConfirm(confirmed: Promise<unknown>): void;
   /** Ends the session after a DISCONNECT (receipt already sent). */
   disconnect(): void;
 }

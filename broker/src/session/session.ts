@@ -40,6 +40,12 @@ export interface SessionDeps {
 export interface SessionHandle {
   readonly id: string;
   close(reason: CloseReason, error?: StompError): void;
+  /**
+   * Shutdown: takes no further frame (a SEND not yet taken gets no receipt, so the client knows it
+   * was not accepted), lets the frame in hand finish, waits (at most `maxWaitMs`) for the broker to
+   * confirm what was published so its RECEIPTs go out, then closes with `error`.
+   */
+  closeGracefully(reason: CloseReason, error: StompError, maxWaitMs: number): Promise<void>;
 }
 
 export function startSession(deps: SessionDeps): SessionHandle {
@@ -79,6 +85,9 @@ class Session implements ConnectedContext, SessionHandle {
   readonly #meter: SessionMeter;
   readonly #inbox: Array<Frame | StompError> = [];
   #pumping = false;
+  #draining = false;
+  #pumpIdle: Array<() => void> = [];
+  readonly #inFlight = new Set<Promise<unknown>>();
   #state: State = 'awaiting-connect';
   #version: StompVersion = '1.0';
   #principal: Principal | undefined;
@@ -150,7 +159,7 @@ class Session implements ConnectedContext, SessionHandle {
       for (;;) {
         // Before CONNECT succeeds the decoder stops after each frame; continue once it is handled.
         if (this.#inbox.length === 0 && this.#decoder.paused && !this.closing) this.#enqueue(this.#decoder.resume());
-        if (this.closing || (item = this.#inbox.shift()) === undefined) break;
+        if (this.closing || this.#draining || (item = this.#inbox.shift()) === undefined) break;
         if (isStompError(item)) {
           this.close('fatal-error', item);
           break;
@@ -162,7 +171,28 @@ class Session implements ConnectedContext, SessionHandle {
       this.close('fatal-error', stompError('ENGINE_ERROR', 'Internal error while processing the frame'));
     } finally {
       this.#pumping = false;
+      for (const resolve of this.#pumpIdle.splice(0)) resolve();
     }
+  }
+
+  trackConfirm(confirmed: Promise<unknown>): void {
+    this.#inFlight.add(confirmed);
+    void confirmed.finally(() => this.#inFlight.delete(confirmed));
+  }
+
+  async closeGracefully(reason: CloseReason, error: StompError, maxWaitMs: number): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#draining = true;
+    const idle = this.#pumping ? new Promise<void>((resolve) => this.#pumpIdle.push(resolve)) : Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, maxWaitMs);
+    });
+    await Promise.race([idle.then(() => Promise.allSettled([...this.#inFlight])), deadline]);
+    clearTimeout(timer);
+    // Receipts of confirmed SENDs are written in promise callbacks: let them run first.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.close(reason, error);
   }
 
   async #handle(frame: Frame): Promise<void> {

@@ -77,6 +77,7 @@ export async function publishSend(
       () => undefined,
       (e: unknown) => asStompError(e),
     );
+  ctx.trackConfirm(confirmed);
   return { confirmed };
 }
 
