@@ -13,13 +13,19 @@ import { DecisionCache } from './decision-cache.js';
 import { createHttpAuthenticator, createHttpAuthority } from './http-auth.js';
 import { createHttpBackend, type HttpBackend, type RequestObserver } from './http-backend.js';
 import { createJwtAuthenticator, createJwtAuthority, createJwtVerifier, type JwtAlgorithm } from './jwt.js';
+import { watchReachability } from './reachability.js';
 
 export interface AuthSetup {
   readonly authorizer: Authorizer;
   /** HTTP decision cache counters (undefined without the http backend), for logs and metrics. */
   cacheStats(): { hits: number; misses: number; size: number; coalesced: number } | undefined;
+  /** For /readyz: false while the HTTP auth service cannot be reached (always true without one). */
+  isReady(): boolean;
   close(): void;
 }
+
+/** How often /readyz's view of the auth service is refreshed. */
+const REACHABILITY_INTERVAL_MS = 5000;
 
 /** Metrics hooks; both optional. */
 export interface AuthObservers {
@@ -84,10 +90,15 @@ export async function createAuthorizer(
     log: authLog,
     ...(observers.onDecision ? { onDecision: observers.onDecision } : {}),
   });
+  const reach = config.http ? watchReachability(config.http.userPath, REACHABILITY_INTERVAL_MS, config.http.connectTimeoutMs) : undefined;
   return ok({
     authorizer,
     cacheStats: () => cache?.stats(),
-    close: () => backend?.close(),
+    isReady: () => reach?.isReachable() ?? true,
+    close: () => {
+      reach?.stop();
+      backend?.close();
+    },
   });
 }
 

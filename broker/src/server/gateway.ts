@@ -111,7 +111,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
 
   const server: Server = createHttpServer({
     wsPath: config.ws.path,
-    isReady: () => !stopping && engine.isReady(),
+    isReady: () => !stopping && engine.isReady() && auth.value.isReady(),
     onUpgrade: (req, socket, head) => wsServer.handleUpgrade(req, socket, head),
     mounts,
   });
