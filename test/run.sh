@@ -16,11 +16,17 @@ need_rabbit=1
 [ -n "${AMQP_URL:-}" ] && need_rabbit=0
 need_chromium=0
 case "$layer" in all | e2e) need_chromium=1 ;; esac
+need_nginx=0
+case "$layer" in all | integration) need_nginx=1 ;; esac
 
 # Debian packages this run needs and the machine lacks, installed in one go when we are root.
 missing=()
 if [ "$need_rabbit" = 1 ] && [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then missing+=(rabbitmq-server); fi
 if [ "$need_chromium" = 1 ] && [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
+# nginx -t of broker/deploy/nginx.conf (test/integration/deploy-files.test.ts); its TCP part needs
+# the stream module, a separate package on Debian.
+if [ "$need_nginx" = 1 ] && [ ! -x /usr/sbin/nginx ]; then missing+=(nginx); fi
+if [ "$need_nginx" = 1 ] && [ ! -f /usr/lib/nginx/modules/ngx_stream_module.so ]; then missing+=(libnginx-mod-stream); fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "[test] installing Debian's ${missing[*]} (once)"
