@@ -6,7 +6,6 @@
 // on the send endpoints, a stop switch, pino logging with tokens redacted, and escaping that keeps
 // message text from closing the htmlfile transport's <script> blocks.
 
-import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -15,6 +14,7 @@ import type { Connection } from 'sockjs';
 import type { HttpMount } from '../server/http-server.js';
 import { DEFAULT_DECODER_LIMITS } from '../stomp/decoder.js';
 import { bearerTokenOf, clientIp } from './credentials.js';
+import { refuseUpgrade } from './refuse-upgrade.js';
 import { SockjsTransport } from './sockjs-transport.js';
 
 export interface SockjsServerOptions {
@@ -175,11 +175,11 @@ export function createSockjsServer(options: SockjsServerOptions): SockjsServer {
     handleUpgrade(req, socket, head) {
       socket.on('error', () => {}); // a reset during the handshake is the peer's business
       if (refusesNewSession(pathnameOf(req.url))) {
-        refuse(socket, 503, 'Server shutting down');
+        refuseUpgrade(socket, 503, 'Server shutting down');
         return;
       }
       try {
-        if (!handler(req, socket, head)) refuse(socket, 404, 'Not Found');
+        if (!handler(req, socket, head)) refuseUpgrade(socket, 404, 'Not Found');
       } catch (err) {
         log.warn({ err }, 'sockjs upgrade failed');
         socket.destroy();
@@ -255,19 +255,4 @@ function pathnameOf(url: string | undefined): string {
 function sendText(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
-}
-
-/** An HTTP answer on the raw socket of a refused upgrade; the socket is closed once it is written. */
-function refuse(socket: Duplex, status: number, message: string): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = `${message}\n`;
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-      'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
 }

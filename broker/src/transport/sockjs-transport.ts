@@ -9,6 +9,7 @@ import { isUtf8 } from 'node:buffer';
 import type { Connection } from 'sockjs';
 import type { Logger } from 'pino';
 import type { Transport, TransportHandlers } from './transport.js';
+import { TransportLifecycle } from './transport-lifecycle.js';
 
 export interface SockjsTransportOptions {
   readonly remoteAddress: string;
@@ -30,8 +31,6 @@ export interface SockjsTransportOptions {
   readonly log?: Logger;
 }
 
-const DEFAULT_HIGH_WATER = 1024 * 1024;
-const DEFAULT_LOW_WATER = 256 * 1024;
 const DEFAULT_DRAIN_CHECK_MS = 50;
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
@@ -76,36 +75,22 @@ export class SockjsTransport implements Transport {
   /** Resolves once the SockJS session has ended, whoever ended it. */
   readonly closed: Promise<void>;
   #conn: Connection;
+  #life: TransportLifecycle;
   #maxMessageBytes: number;
-  #highWater: number;
-  #lowWater: number;
   #drainCheckMs: number;
-  #closeTimeoutMs: number;
   #log: Logger | undefined;
-  #handlers: TransportHandlers | undefined;
-  /** Messages that arrived before setHandlers (normally none: handlers are set synchronously). */
-  #early: Buffer[] = [];
-  #isClosed = false;
-  #closeNotified = false;
-  #closeRequested = false;
   #warnedLossy = false;
   #drainTimer: NodeJS.Timeout | undefined;
-  #closeTimer: NodeJS.Timeout | undefined;
-  #resolveClosed: () => void = () => {};
 
   constructor(conn: Connection, options: SockjsTransportOptions) {
     this.#conn = conn;
     this.remoteAddress = options.remoteAddress;
     this.bearerToken = options.bearerToken;
+    this.#life = new TransportLifecycle(options, DEFAULT_CLOSE_TIMEOUT_MS);
+    this.closed = this.#life.closed;
     this.#maxMessageBytes = options.maxMessageBytes;
-    this.#highWater = options.highWaterBytes ?? DEFAULT_HIGH_WATER;
-    this.#lowWater = Math.min(options.lowWaterBytes ?? DEFAULT_LOW_WATER, this.#highWater);
     this.#drainCheckMs = options.drainCheckMs ?? DEFAULT_DRAIN_CHECK_MS;
-    this.#closeTimeoutMs = options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     this.#log = options.log;
-    this.closed = new Promise((resolve) => {
-      this.#resolveClosed = resolve;
-    });
     conn.on('data', (message: unknown) => this.#onMessage(message));
     conn.on('close', () => this.#onClose());
   }
@@ -121,11 +106,7 @@ export class SockjsTransport implements Transport {
   }
 
   setHandlers(handlers: TransportHandlers): void {
-    this.#handlers = handlers;
-    const early = this.#early;
-    this.#early = [];
-    for (const chunk of early) handlers.data(chunk);
-    if (this.#isClosed) this.#notifyClose();
+    this.#life.setHandlers(handlers);
   }
 
   /**
@@ -137,13 +118,13 @@ export class SockjsTransport implements Transport {
    * such frames as binary messages.
    */
   send(data: Buffer): boolean {
-    if (this.#isClosed || this.#closeRequested) return true; // dropped: the session is ending
+    if (this.#ending()) return true; // dropped: the session is ending
     if (!this.#warnedLossy && !isUtf8(data)) {
       this.#warnedLossy = true;
       this.#log?.warn('frame is not valid UTF-8: sent over SockJS with replacement characters');
     }
     this.#conn.write(data.toString('utf8'));
-    if (this.bufferedBytes() < this.#highWater) return true;
+    if (this.#life.noteBacklog(this.bufferedBytes())) return true;
     this.#watchDrain();
     return false;
   }
@@ -167,18 +148,19 @@ export class SockjsTransport implements Transport {
    * dropped after SockJS's disconnect delay (or closeTimeoutMs, whichever is first).
    */
   close(code = 1000, reason = ''): void {
-    if (this.#closeRequested || this.#isClosed) return;
-    this.#closeRequested = true;
-    this.#stopDrainWatch();
-    // The close frame reaches browsers as CloseEvent.code/reason; keep it to what they accept.
-    (this.#conn.close as (code?: number, reason?: string) => boolean)(code, reason);
-    this.#closeTimer = setTimeout(() => this.terminate(), this.#closeTimeoutMs);
-    this.#closeTimer.unref();
+    this.#life.requestClose(
+      () => {
+        this.#stopDrainWatch();
+        // The close frame reaches browsers as CloseEvent.code/reason; keep it to what they accept.
+        (this.#conn.close as (code?: number, reason?: string) => boolean)(code, reason);
+      },
+      () => this.terminate(),
+    );
   }
 
   /** Drops the session at once: destroys the attached socket, or times the session out now. */
   terminate(): void {
-    if (this.#isClosed) return;
+    if (this.#life.isClosed) return;
     const s = this.#internals();
     const socket = s ? this.#socket(s) : undefined;
     if (socket) {
@@ -208,9 +190,9 @@ export class SockjsTransport implements Transport {
     if (this.#drainTimer) return;
     // SockJS has no drain event and swaps sockets between polls: look again until under low water.
     this.#drainTimer = setInterval(() => {
-      if (this.bufferedBytes() >= this.#lowWater) return;
-      this.#stopDrainWatch();
-      this.#handlers?.drain();
+      this.#life.noteFlushed(this.bufferedBytes());
+      // Still owed when a drain handler went over the high-water mark again: keep looking.
+      if (!this.#life.drainPending) this.#stopDrainWatch();
     }, this.#drainCheckMs);
     this.#drainTimer.unref();
   }
@@ -220,8 +202,12 @@ export class SockjsTransport implements Transport {
     this.#drainTimer = undefined;
   }
 
+  #ending(): boolean {
+    return this.#life.isClosed || this.#life.closeRequested;
+  }
+
   #onMessage(message: unknown): void {
-    if (this.#isClosed || this.#closeRequested) return;
+    if (this.#ending()) return;
     let chunk: Buffer;
     if (typeof message === 'string') chunk = Buffer.from(message, 'utf8');
     else if (Buffer.isBuffer(message)) chunk = message; // a binary message on the raw WebSocket endpoint
@@ -234,22 +220,11 @@ export class SockjsTransport implements Transport {
       this.close(1009, 'Message too big');
       return;
     }
-    if (this.#handlers) this.#handlers.data(chunk);
-    else this.#early.push(chunk);
+    this.#life.deliver(chunk);
   }
 
   #onClose(): void {
-    if (this.#isClosed) return;
-    this.#isClosed = true;
     this.#stopDrainWatch();
-    if (this.#closeTimer) clearTimeout(this.#closeTimer);
-    this.#resolveClosed();
-    if (this.#handlers) this.#notifyClose();
-  }
-
-  #notifyClose(): void {
-    if (this.#closeNotified) return;
-    this.#closeNotified = true;
-    this.#handlers?.close();
+    this.#life.notifyClosed();
   }
 }

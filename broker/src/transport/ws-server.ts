@@ -2,12 +2,12 @@
 // which subprotocol is echoed, and the ping/pong sweep that finds dead peers. Each accepted socket
 // becomes a WsTransport handed to `onConnection`.
 
-import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { bearerTokenOf, clientIp } from './credentials.js';
+import { refuseUpgrade } from './refuse-upgrade.js';
 import { WsTransport } from './ws-transport.js';
 
 export interface WsServerOptions {
@@ -99,12 +99,12 @@ export function createWsServer(options: WsServerOptions): WsServer {
 
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => {}); // a reset during the handshake is the peer's business
-    if (!isWsPath(options.path, req.url)) return refuse(socket, 404, 'Not Found');
-    if (!accepting) return refuse(socket, 503, 'Server shutting down');
+    if (!isWsPath(options.path, req.url)) return refuseUpgrade(socket, 404, 'Not Found');
+    if (!accepting) return refuseUpgrade(socket, 503, 'Server shutting down');
     const origin = req.headers.origin ?? headerValue(req.headers['sec-websocket-origin']);
     if (!isOriginAllowed(options.allowedOrigins, origin)) {
       log.info({ origin, remote: remoteOf(req) }, 'WebSocket upgrade refused: origin not allowed');
-      return refuse(socket, 403, 'Origin not allowed');
+      return refuseUpgrade(socket, 403, 'Origin not allowed');
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const transport = new WsTransport(ws, {
@@ -140,19 +140,4 @@ function remoteOf(req: IncomingMessage): string {
 
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
-}
-
-/** An HTTP answer on the raw socket, before any upgrade; the socket is closed once it is written. */
-function refuse(socket: Duplex, status: number, message: string): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = `${message}\n`;
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-      'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
 }
