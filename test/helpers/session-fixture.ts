@@ -2,7 +2,8 @@
 // everything above the codec.
 
 import pino from 'pino';
-import { allowAllAuthorizer, type Authorizer } from '../../broker/src/auth/authorizer.js';
+import { allowAllAuthorizer } from '../../broker/src/auth/allow-all.js';
+import type { Authorizer } from '../../broker/src/auth/authorizer.js';
 import type { Engine } from '../../broker/src/engine/engine.js';
 import { MemoryEngine } from '../../broker/src/engine/memory/memory-engine.js';
 import type { SessionMetrics } from '../../broker/src/server/metrics.js';

@@ -82,12 +82,17 @@ export interface ConnOptions {
 
 export interface WsConnOptions extends ConnOptions {
   readonly protocols?: string[];
+  /** Extra headers on the upgrade request (e.g. `Authorization: Bearer …`). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** Opens a WebSocket to `url`; resolves once open. */
 export async function connectWs(url: string, options: WsConnOptions = {}, deadlineMs = DEFAULT_DEADLINE_MS): Promise<StompConn> {
   // RabbitMQ's Web-STOMP sends binary bodies in text messages (reference §4): accept them as bytes.
-  const ws = new WebSocket(url, options.protocols ?? ['v12.stomp', 'v11.stomp', 'v10.stomp'], { skipUTF8Validation: true });
+  const ws = new WebSocket(url, options.protocols ?? ['v12.stomp', 'v11.stomp', 'v10.stomp'], {
+    skipUTF8Validation: true,
+    ...(options.headers ? { headers: { ...options.headers } } : {}),
+  });
   ws.binaryType = 'nodebuffer';
   const conn = new ScriptedConn(options.version ?? '1.2', {
     write: (bytes) => ws.send(bytes),

@@ -13,10 +13,8 @@ import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import jwt from 'jsonwebtoken';
-import { WebSocket } from 'ws';
 import { startAuthBackend } from '../../auth-backend/src/server.js';
 import type { RunningAuthBackend } from '../../auth-backend/src/server.js';
-import { StompDecoder } from '../../broker/src/stomp/decoder.js';
 import { getHeader } from '../../broker/src/stomp/frame.js';
 import type { Frame } from '../../broker/src/stomp/frame.js';
 import { useRabbit } from '../harness/rabbitmq.js';
@@ -88,83 +86,6 @@ async function fetchToken(authUrl: string, username: string, password: string): 
   return body.token as string;
 }
 
-/**
- * stomp-script's connectWs cannot set upgrade request headers: this small client can, for the
- * `Authorization: Bearer` case. It records every frame, like the shared helper.
- */
-class HeaderWsConn {
-  readonly frames: Frame[] = [];
-  readonly #taken = new Set<number>();
-  readonly #ws: WebSocket;
-  readonly #decoder = new StompDecoder({ maxFrameBytes: 1024 * 1024 });
-  readonly closed: Promise<void>;
-  #isClosed = false;
-
-  private constructor(ws: WebSocket) {
-    this.#ws = ws;
-    this.#decoder.setVersion('1.2');
-    this.#decoder.setAuthenticated();
-    ws.binaryType = 'nodebuffer';
-    ws.on('message', (data: Buffer) => {
-      for (const event of this.#decoder.push(data).events) {
-        // Bodies may be views of the chunk: keep a copy.
-        if (event.type === 'frame') this.frames.push({ ...event.frame, body: Buffer.from(event.frame.body) });
-      }
-    });
-    this.closed = new Promise((resolve) => {
-      ws.once('close', () => {
-        this.#isClosed = true;
-        resolve();
-      });
-    });
-  }
-
-  static async open(url: string, headers: Record<string, string>): Promise<HeaderWsConn> {
-    const ws = new WebSocket(url, ['v12.stomp'], { headers });
-    const conn = new HeaderWsConn(ws);
-    await withDeadline(
-      new Promise<void>((resolve, reject) => {
-        ws.once('open', () => resolve());
-        ws.once('error', reject);
-      }),
-      DEFAULT_DEADLINE_MS,
-      `WebSocket ${url} did not open`,
-    );
-    return conn;
-  }
-
-  get isClosed(): boolean {
-    return this.#isClosed;
-  }
-
-  send(command: string, headers: Record<string, string>): void {
-    const lines = Object.entries(headers).map(([k, v]) => `${k}:${v}\n`).join('');
-    this.#ws.send(Buffer.from(`${command}\n${lines}\n\0`, 'utf8'));
-  }
-
-  /** The earliest untaken frame matching `pred`, polled until the deadline. */
-  async next(pred: (f: Frame) => boolean, deadlineMs = DEFAULT_DEADLINE_MS): Promise<Frame> {
-    const deadline = Date.now() + deadlineMs;
-    for (;;) {
-      const index = this.frames.findIndex((f, i) => !this.#taken.has(i) && pred(f));
-      if (index >= 0) {
-        this.#taken.add(index);
-        return this.frames[index]!;
-      }
-      if (Date.now() > deadline || this.#isClosed) {
-        throw new Error(`no matching frame (${this.#isClosed ? 'closed' : 'deadline'}); frames: ${this.frames.map(describeFrame).join(' | ')}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.#isClosed) return;
-    this.#ws.close(1000);
-    await withDeadline(this.closed, 2000, 'close').catch(() => this.#ws.terminate());
-  }
-}
-
 interface Feeder {
   publish(routingKey: string, body: string): Promise<void>;
   close(): Promise<void>;
@@ -201,23 +122,18 @@ interface Rig {
   readonly thumper: ThumperServer;
   readonly wsUrl: string;
   /** A tracked connection, closed by close(). */
-  open(url?: string): Promise<StompConn>;
-  track(conn: HeaderWsConn): HeaderWsConn;
+  open(url?: string, headers?: Record<string, string>): Promise<StompConn>;
   close(): Promise<void>;
 }
 
 async function startRig(env: Record<string, string>, auth?: RunningAuthBackend): Promise<Rig> {
   const thumper = await startThumper(env);
-  const conns: Array<StompConn | HeaderWsConn> = [];
+  const conns: StompConn[] = [];
   return {
     thumper,
     wsUrl: thumper.wsUrl,
-    async open(url = thumper.wsUrl) {
-      const conn = await connectWs(url);
-      conns.push(conn);
-      return conn;
-    },
-    track(conn) {
+    async open(url = thumper.wsUrl, headers?: Record<string, string>) {
+      const conn = await connectWs(url, headers ? { headers } : {});
       conns.push(conn);
       return conn;
     },
@@ -300,7 +216,7 @@ function jwtSuite(engine: EngineKind): void {
     });
 
     /** SUBSCRIBE feed/user_x works and a real message arrives; SUBSCRIBE feed/user_y is refused. */
-    async function actsAsUserX(conn: StompConn | HeaderWsConn, what: string): Promise<void> {
+    async function actsAsUserX(conn: StompConn, what: string): Promise<void> {
       conn.send('SUBSCRIBE', { destination: '/exchange/feed/user_x', id: 'own', ack: 'auto', receipt: 'own' });
       const receipt = await conn.next((f) => f.command === 'RECEIPT' || f.command === 'ERROR');
       assert.equal(receipt.command, 'RECEIPT', `${what}: ${describeFrame(receipt)}`);
@@ -310,7 +226,7 @@ function jwtSuite(engine: EngineKind): void {
       conn.send('SUBSCRIBE', { destination: '/exchange/feed/user_y', id: 'theirs', receipt: 'theirs' });
       const refused = await conn.next((f) => f.command === 'RECEIPT' || f.command === 'ERROR');
       assertError(refused, 'access_refused', refusedTopic('user_x', 'user_y'));
-      await withDeadline(conn instanceof HeaderWsConn ? conn.closed : conn.closed.then(() => undefined), DEFAULT_DEADLINE_MS, 'not closed');
+      await withDeadline(conn.closed, DEFAULT_DEADLINE_MS, 'not closed');
     }
 
     test('a token from POST /login as the CONNECT passcode: CONNECTED, with user_x’s permissions', async () => {
@@ -321,7 +237,7 @@ function jwtSuite(engine: EngineKind): void {
     });
 
     test('a token as `Authorization: Bearer` on the upgrade, no login or passcode', async () => {
-      const conn = rig.track(await HeaderWsConn.open(rig.wsUrl, { Authorization: `Bearer ${token}` }));
+      const conn = await rig.open(rig.wsUrl, { Authorization: `Bearer ${token}` });
       conn.send('CONNECT', { 'accept-version': '1.2', host: '/' });
       const reply = await conn.next((f) => f.command === 'CONNECTED' || f.command === 'ERROR');
       assert.equal(reply.command, 'CONNECTED', describeFrame(reply));
@@ -368,7 +284,7 @@ function jwtSuite(engine: EngineKind): void {
         assertError(reply, 'Bad CONNECT', a.body);
         // As `Authorization: Bearer`, and as `?access_token=` (with a correct password beside it,
         // which must not rescue the connection).
-        const asBearer = rig.track(await HeaderWsConn.open(rig.wsUrl, { Authorization: `Bearer ${a.token()}` }));
+        const asBearer = await rig.open(rig.wsUrl, { Authorization: `Bearer ${a.token()}` });
         asBearer.send('CONNECT', { 'accept-version': '1.2', host: '/' });
         assertError(await asBearer.next((f) => f.command === 'CONNECTED' || f.command === 'ERROR'), 'Bad CONNECT', a.body);
         const asQuery = await rig.open(`${rig.wsUrl}?access_token=${encodeURIComponent(a.token())}`);

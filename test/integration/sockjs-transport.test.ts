@@ -16,7 +16,7 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import type { RawData } from 'ws';
-import { allowAllAuthorizer } from '../../broker/src/auth/authorizer.js';
+import { allowAllAuthorizer } from '../../broker/src/auth/allow-all.js';
 import { MemoryEngine } from '../../broker/src/engine/memory/memory-engine.js';
 import type { CloseReason } from '../../broker/src/errors.js';
 import { closeServer, createHttpServer, listen } from '../../broker/src/server/http-server.js';

@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import pino from 'pino';
-import { allowAllAuthorizer } from '../../broker/src/auth/authorizer.js';
+import { allowAllAuthorizer } from '../../broker/src/auth/allow-all.js';
 import type { Engine } from '../../broker/src/engine/engine.js';
 import type { SessionOptions } from '../../broker/src/session/options.js';
 import { startSession } from '../../broker/src/session/session.js';

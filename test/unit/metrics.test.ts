@@ -4,7 +4,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { allowAllAuthorizer } from '../../broker/src/auth/authorizer.js';
+import { allowAllAuthorizer } from '../../broker/src/auth/allow-all.js';
 import { createAuthChain } from '../../broker/src/auth/chain.js';
 import { commandLabel, countPublishes, createMetrics, type Metrics } from '../../broker/src/server/metrics.js';
 import { getHeader, type Frame } from '../../broker/src/stomp/frame.js';

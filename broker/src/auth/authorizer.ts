@@ -67,16 +67,3 @@ export interface Authorizer {
   /** One permission check; reason becomes the access_refused body. */
   authorize(principal: Principal, check: PermissionCheck): Promise<AuthDecision<true>>;
 }
-
-/** Development only: everybody is who they say they are and may do anything. */
-export function allowAllAuthorizer(defaultUser = 'guest'): Authorizer {
-  return {
-    name: 'allow-all',
-    async authenticate(req) {
-      return { ok: true, value: { username: req.login ?? defaultUser, vhost: req.vhost, tags: [], authenticatedBy: 'allow-all' } };
-    },
-    async authorize() {
-      return allow;
-    },
-  };
-}
