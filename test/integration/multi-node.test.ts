@@ -1,5 +1,5 @@
-// Scale-out: two Thumper gateways in this process over one RabbitMQ node, as two Thumper nodes
-// behind a load balancer would run (DESIGN.md "Scale-out"): RabbitMQ is the only shared state, so a
+// Scale-out: two Thumper processes over one RabbitMQ node, as two Thumper nodes behind a load
+// balancer run (DESIGN.md "Scale-out"): RabbitMQ is the only shared state, so a
 // client on node A reaches a client on node B, /queue consumers on both nodes compete for one
 // queue, and a durable subscription made through A is picked up again through B. Then a gateway
 // with two AMQP URLs loses the node in use (a second throwaway node, stopped with stop_app).
@@ -16,6 +16,8 @@ import { startRabbitNode, useRabbit } from '../harness/rabbitmq.js';
 import type { RabbitNode } from '../harness/rabbitmq.js';
 import { connectWs, isMessage, isMessageFor, login, sleep } from '../helpers/stomp-script.js';
 import type { StompConn } from '../helpers/stomp-script.js';
+import { startThumperProcess } from '../helpers/thumper-process.js';
+import type { ThumperNode } from '../helpers/thumper-process.js';
 import { startThumper } from '../helpers/thumper-server.js';
 import type { ThumperServer } from '../helpers/thumper-server.js';
 
@@ -24,13 +26,13 @@ const BURST = 20;
 
 const run = randomBytes(4).toString('hex');
 let rabbit: RabbitNode;
-let nodeA: ThumperServer;
-let nodeB: ThumperServer;
+let nodeA: ThumperNode;
+let nodeB: ThumperNode;
 const conns: StompConn[] = [];
 /** Queues this run created, deleted at the end (the shared node outlives the file). */
 const queues: string[] = [];
 
-async function client(node: ThumperServer, clientId?: string): Promise<StompConn> {
+async function client(node: { readonly wsUrl: string }, clientId?: string): Promise<StompConn> {
   const conn = await connectWs(node.wsUrl);
   conns.push(conn);
   await login(conn, clientId === undefined ? {} : { headers: { 'client-id': clientId } });
@@ -53,8 +55,8 @@ async function collect(conn: StompConn, count: number, quietMs = 1500): Promise<
 before(async () => {
   rabbit = await useRabbit();
   const env = { THUMPER_ENGINE: 'amqp', THUMPER_AMQP_URL: rabbit.amqpUrl };
-  nodeA = await startThumper(env);
-  nodeB = await startThumper(env);
+  [nodeA, nodeB] = await Promise.all([startThumperProcess(env), startThumperProcess(env)]);
+  assert.notEqual(nodeA.pid, nodeB.pid);
 });
 
 after(async () => {

@@ -3,76 +3,16 @@
 // graceful SIGTERM, --help, and exit code 2 with a message naming the key on bad configuration.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { get } from 'node:http';
 import type { IncomingMessage } from 'node:http';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { RawData } from 'ws';
+import { msgOf, runThumper } from '../helpers/thumper-process.js';
 
 const TIMEOUT = { timeout: 30000 };
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const children: ChildProcessWithoutNullStreams[] = [];
-after(() => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
-
-/** The parent's environment without anything that would configure Thumper (e.g. AMQP_URL from npm test). */
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('THUMPER_') && k !== 'AMQP_URL') env[k] = v;
-  return { ...env, ...extra };
-}
-
-interface Running {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly lines: string[];
-  readonly stderr: string[];
-  waitForLine(pattern: RegExp, ms?: number): Promise<string>;
-  exited: Promise<number | null>;
-}
-
-function run(args: string[], env: Record<string, string>): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'broker/src/main.ts', ...args], { cwd: ROOT, env: cleanEnv(env), stdio: 'pipe' });
-  children.push(child);
-  const lines: string[] = [];
-  const stderr: string[] = [];
-  const listeners: Array<() => void> = [];
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    lines.push(line);
-    for (const l of listeners.splice(0)) l();
-  });
-  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
-  return {
-    child,
-    lines,
-    stderr,
-    exited,
-    waitForLine(pattern, ms = 20000) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${ms} ms; got:\n${lines.join('\n')}\n${stderr.join('')}`)), ms);
-        const check = (): void => {
-          const found = lines.find((line) => pattern.test(line));
-          if (found !== undefined) {
-            clearTimeout(timer);
-            resolve(found);
-          } else listeners.push(check);
-        };
-        check();
-        void exited.then(() => setTimeout(check, 0));
-      });
-    },
-  };
-}
-
-function msgOf(line: string): string {
-  return (JSON.parse(line) as { msg?: string }).msg ?? '';
-}
+const run = runThumper;
 
 async function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
   const res = await new Promise<IncomingMessage>((resolve, reject) => get({ host: '127.0.0.1', port, path }, resolve).on('error', reject));
