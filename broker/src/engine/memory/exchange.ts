@@ -41,6 +41,14 @@ export class Exchange {
     queues.add(queue);
   }
 
+  /** Removes one binding; a no-op when it does not exist (queue.unbind of an absent binding). */
+  unbind(queue: string, bindingKey: string): void {
+    const entry = this.#patterns.get(bindingKey);
+    if (entry !== undefined && entry.queues.delete(queue) && entry.queues.size === 0) this.#patterns.delete(bindingKey);
+    const queues = this.#exact.get(bindingKey);
+    if (queues !== undefined && queues.delete(queue) && queues.size === 0) this.#exact.delete(bindingKey);
+  }
+
   /** Removes every binding of a queue (the queue was deleted). */
   unbindQueue(queue: string): void {
     for (const [key, queues] of this.#exact) {

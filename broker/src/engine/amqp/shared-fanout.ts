@@ -1,0 +1,353 @@
+// Node-wide subscription queues: every shareable subscription (destination/shared-binding.ts) on an
+// exchange of a vhost is served by ONE RabbitMQ queue of this Thumper node, bound once per distinct
+// binding key, and the node routes each delivery to its subscribers by the exchange type's rule
+// (the memory engine's Exchange, so both route alike). RabbitMQ's plugin declares a queue, a
+// binding and a consumer per subscription; 10,000 browser tabs on feed/user_i cost it 10,000
+// queues, and Thumper one queue with 10,000 bindings.
+//
+// The queue is not exclusive (any session's channel could then touch it, but only this class does)
+// and carries x-expires, so a Thumper node that dies without cleaning up leaves nothing behind for
+// long. Its name starts with the subscription-queue prefix, so the guard keeps clients off it.
+// All broker calls of a vhost go through one channel, one at a time; a failed channel is rebuilt
+// (re-declare, re-bind, re-consume) and subscribers of an exchange that vanished are told.
+
+import { createHash, randomBytes } from 'node:crypto';
+import type { Channel, ConsumeMessage } from 'amqplib';
+import type { Logger } from 'pino';
+import { SUBSCRIPTION_QUEUE_PREFIX } from '../../destination/subscription-queue-guard.js';
+import type { SharedBinding } from '../../destination/shared-binding.js';
+import { stompError, type StompError } from '../../errors.js';
+import { EngineError } from '../engine.js';
+import type { MessageProperties } from '../message.js';
+import { Exchange } from '../memory/exchange.js';
+import { amqpErrorToStomp } from './amqp-errors.js';
+import { fromAmqpProperties } from './amqp-args.js';
+import { fullJitterDelay, type BackoffOptions } from './backoff.js';
+import type { ConnectionPool, Lease } from './connection-pool.js';
+
+export interface FanoutMessage {
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly redelivered: boolean;
+  readonly body: Buffer;
+  readonly properties: MessageProperties;
+}
+
+export interface FanoutSubscriber {
+  deliver(message: FanoutMessage): void;
+  /** The subscription cannot be served any more (exchange deleted, broker gone for good). */
+  lost(error: StompError): void;
+}
+
+export interface FanoutHandle {
+  /** Idempotent. Resolves once the binding is gone when this was its last subscriber. */
+  release(): Promise<void>;
+}
+
+export interface SharedFanoutOptions {
+  /** RabbitMQ deletes a shared queue left without a consumer for this long (x-expires). */
+  readonly queueExpiresMs: number;
+  /** How long to keep trying to rebuild after the channel or connection is lost. */
+  readonly restoreTimeoutMs: number;
+  readonly reconnect: BackoffOptions;
+}
+
+export interface FanoutStats {
+  readonly queues: number;
+  readonly bindings: number;
+  readonly subscribers: number;
+}
+
+export class SharedFanout {
+  readonly #pool: ConnectionPool;
+  readonly #log: Logger;
+  readonly #options: SharedFanoutOptions;
+  /** Per process, so two Thumper nodes (or a restarted one) never share a queue. */
+  readonly #nodeId = randomBytes(6).toString('hex');
+  readonly #vhosts = new Map<string, VhostFanout>();
+  #stopping = false;
+
+  constructor(pool: ConnectionPool, options: SharedFanoutOptions, log: Logger) {
+    this.#pool = pool;
+    this.#options = options;
+    this.#log = log.child({ component: 'shared-fanout' });
+  }
+
+  subscribe(vhost: string, binding: SharedBinding, subscriber: FanoutSubscriber): Promise<FanoutHandle> {
+    if (this.#stopping) return Promise.reject(new EngineError(stompError('SERVER_SHUTDOWN', 'the AMQP engine is stopping')));
+    let fanout = this.#vhosts.get(vhost);
+    if (fanout === undefined) {
+      fanout = new VhostFanout(vhost, this.#pool, this.#options, this.#nodeId, this.#log.child({ vhost }));
+      this.#vhosts.set(vhost, fanout);
+    }
+    return fanout.subscribe(binding, subscriber);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await Promise.all([...this.#vhosts.values()].map((v) => v.stop()));
+    this.#vhosts.clear();
+  }
+
+  stats(): FanoutStats {
+    let queues = 0;
+    let bindings = 0;
+    let subscribers = 0;
+    for (const v of this.#vhosts.values()) {
+      const s = v.stats();
+      queues += s.queues;
+      bindings += s.bindings;
+      subscribers += s.subscribers;
+    }
+    return { queues, bindings, subscribers };
+  }
+}
+
+/** One exchange's shared queue: its bindings (by key, counted) and its subscribers. */
+interface ExchangeQueue {
+  readonly exchange: string;
+  readonly queue: string;
+  readonly router: Exchange;
+  readonly keyCounts: Map<string, number>;
+  readonly subscribers: Map<string, FanoutSubscriber>;
+  /** The channel its consumer runs on: a second rebuild on the same channel must not add another. */
+  consumingOn: Channel | undefined;
+}
+
+class VhostFanout {
+  readonly #vhost: string;
+  readonly #pool: ConnectionPool;
+  readonly #options: SharedFanoutOptions;
+  readonly #nodeId: string;
+  readonly #log: Logger;
+  readonly #queues = new Map<string, ExchangeQueue>();
+  #lease: Lease | undefined;
+  #channel: Channel | undefined;
+  /** Broker calls run one at a time, in order: a release never overtakes the bind it undoes. */
+  #chain: Promise<unknown> = Promise.resolve();
+  #nextId = 1;
+  #stopping = false;
+
+  constructor(vhost: string, pool: ConnectionPool, options: SharedFanoutOptions, nodeId: string, log: Logger) {
+    this.#vhost = vhost;
+    this.#pool = pool;
+    this.#options = options;
+    this.#nodeId = nodeId;
+    this.#log = log;
+  }
+
+  subscribe(binding: SharedBinding, subscriber: FanoutSubscriber): Promise<FanoutHandle> {
+    return this.#serial(async () => {
+      const channel = await this.#ensureChannel();
+      let entry = this.#queues.get(binding.exchange);
+      if (entry === undefined) {
+        await this.#checkExchange(binding.exchange);
+        entry = {
+          exchange: binding.exchange,
+          queue: this.#queueName(binding.exchange),
+          router: new Exchange(binding.exchange, binding.type),
+          keyCounts: new Map(),
+          subscribers: new Map(),
+          consumingOn: undefined,
+        };
+        await this.#declareAndConsume(channel, entry);
+        this.#queues.set(binding.exchange, entry);
+      }
+      const count = entry.keyCounts.get(binding.bindingKey) ?? 0;
+      if (count === 0) await channel.bindQueue(entry.queue, binding.exchange, binding.bindingKey);
+      entry.keyCounts.set(binding.bindingKey, count + 1);
+      const id = String(this.#nextId++);
+      entry.router.bind(id, binding.bindingKey);
+      entry.subscribers.set(id, subscriber);
+      const owner = entry;
+      let released: Promise<void> | undefined;
+      return {
+        release: () => (released ??= this.#release(owner, id, binding.bindingKey)),
+      };
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#chain.catch(() => undefined);
+    const channel = this.#channel;
+    this.#channel = undefined;
+    if (channel !== undefined) {
+      for (const entry of this.#queues.values()) await channel.deleteQueue(entry.queue).catch(() => undefined);
+      await channel.close().catch(() => undefined);
+    }
+    this.#queues.clear();
+    this.#lease?.release();
+    this.#lease = undefined;
+  }
+
+  stats(): FanoutStats {
+    let bindings = 0;
+    let subscribers = 0;
+    for (const e of this.#queues.values()) {
+      bindings += e.keyCounts.size;
+      subscribers += e.subscribers.size;
+    }
+    return { queues: this.#queues.size, bindings, subscribers };
+  }
+
+  #release(entry: ExchangeQueue, id: string, bindingKey: string): Promise<void> {
+    // Routing stops at once; the broker catches up in order.
+    entry.router.unbind(id, bindingKey);
+    entry.subscribers.delete(id);
+    return this.#serial(async () => {
+      const count = (entry.keyCounts.get(bindingKey) ?? 1) - 1;
+      if (count > 0) {
+        entry.keyCounts.set(bindingKey, count);
+        return;
+      }
+      entry.keyCounts.delete(bindingKey);
+      const channel = this.#channel;
+      if (this.#queues.get(entry.exchange) !== entry || channel === undefined) return;
+      if (entry.subscribers.size === 0) {
+        this.#queues.delete(entry.exchange);
+        await channel.deleteQueue(entry.queue);
+      } else {
+        await channel.unbindQueue(entry.queue, entry.exchange, bindingKey);
+      }
+    }).catch((err: unknown) => {
+      // The rebuild after a channel failure binds only the keys still counted.
+      this.#log.debug({ err: (err as Error).message }, 'shared queue unbind failed');
+    });
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(fn, fn);
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  #queueName(exchange: string): string {
+    // Exchange names may be 255 bytes: a digest keeps the queue name inside AMQP's shortstr.
+    const digest = createHash('sha256').update(exchange).digest('hex').slice(0, 16);
+    return `${SUBSCRIPTION_QUEUE_PREFIX}thumper-${this.#nodeId}-${digest}`;
+  }
+
+  async #ensureChannel(): Promise<Channel> {
+    if (this.#channel !== undefined) return this.#channel;
+    const lease = await this.#pool.acquire(this.#vhost);
+    let channel: Channel;
+    try {
+      channel = await lease.connection.createChannel();
+    } catch (err) {
+      lease.release();
+      throw new EngineError(lease.lostReason());
+    }
+    channel.on('error', (err: Error) => this.#log.warn({ err: err.message }, 'shared subscription channel error'));
+    channel.on('close', () => this.#onChannelClosed(channel));
+    this.#lease = lease;
+    this.#channel = channel;
+    return channel;
+  }
+
+  /**
+   * A bind to a missing exchange is a channel error, and this channel serves every subscriber of the
+   * vhost: ask on a channel of its own first, which the 404 may close.
+   */
+  async #checkExchange(exchange: string): Promise<void> {
+    const lease = this.#lease;
+    if (lease === undefined) return;
+    let probe: Channel | undefined;
+    try {
+      probe = await lease.connection.createChannel();
+      probe.on('error', () => undefined);
+      await probe.checkExchange(exchange);
+    } catch (err) {
+      throw new EngineError(amqpErrorToStomp(err));
+    } finally {
+      await probe?.close().catch(() => undefined);
+    }
+  }
+
+  async #declareAndConsume(channel: Channel, entry: ExchangeQueue): Promise<void> {
+    if (entry.consumingOn === channel) return;
+    await channel.assertQueue(entry.queue, {
+      durable: false,
+      autoDelete: false,
+      exclusive: false,
+      arguments: { 'x-expires': { '!': 'long', value: this.#options.queueExpiresMs } },
+    });
+    await channel.consume(entry.queue, (msg) => this.#dispatch(entry, msg), { noAck: true });
+    entry.consumingOn = channel;
+  }
+
+  #dispatch(entry: ExchangeQueue, msg: ConsumeMessage | null): void {
+    if (msg === null) return; // server cancel: the channel is rebuilt when it closes
+    const ids = new Set<string>();
+    entry.router.route(msg.fields.routingKey, ids);
+    if (ids.size === 0) return;
+    const message: FanoutMessage = {
+      exchange: msg.fields.exchange,
+      routingKey: msg.fields.routingKey,
+      redelivered: msg.fields.redelivered,
+      body: msg.content,
+      properties: fromAmqpProperties(msg.properties),
+    };
+    for (const id of ids) {
+      try {
+        entry.subscribers.get(id)?.deliver(message);
+      } catch (err) {
+        this.#log.error({ err }, 'shared subscriber delivery failed');
+      }
+    }
+  }
+
+  #onChannelClosed(channel: Channel): void {
+    if (this.#channel !== channel) return;
+    this.#channel = undefined;
+    this.#lease?.release();
+    this.#lease = undefined;
+    if (this.#stopping || this.#queues.size === 0) return;
+    void this.#serial(() => this.#rebuild());
+  }
+
+  /** Same queues, same bindings, new channel; an exchange that is gone loses its subscribers. */
+  async #rebuild(): Promise<void> {
+    const deadline = Date.now() + this.#options.restoreTimeoutMs;
+    for (let attempt = 0; !this.#stopping; attempt++) {
+      try {
+        const channel = await this.#ensureChannel();
+        for (const entry of [...this.#queues.values()]) {
+          try {
+            await this.#checkExchange(entry.exchange);
+          } catch (err) {
+            this.#queues.delete(entry.exchange);
+            this.#abandon(entry, err instanceof EngineError ? err.error : amqpErrorToStomp(err));
+            continue;
+          }
+          await this.#declareAndConsume(channel, entry);
+          for (const key of entry.keyCounts.keys()) await channel.bindQueue(entry.queue, entry.exchange, key);
+        }
+        this.#log.info({ queues: this.#queues.size, attempt }, 'shared subscription queues restored');
+        return;
+      } catch (err) {
+        if (Date.now() >= deadline) {
+          const error = stompError('ENGINE_UNAVAILABLE', `lost the connection to RabbitMQ and could not restore subscriptions: ${(err as Error).message}`);
+          for (const entry of this.#queues.values()) this.#abandon(entry, error);
+          this.#queues.clear();
+          return;
+        }
+        await sleep(fullJitterDelay(attempt, this.#options.reconnect));
+      }
+    }
+  }
+
+  #abandon(entry: ExchangeQueue, error: StompError): void {
+    const subscribers = [...entry.subscribers.values()];
+    entry.subscribers.clear();
+    for (const s of subscribers) {
+      try {
+        s.lost(error);
+      } catch (err) {
+        this.#log.error({ err }, 'shared subscriber lost handler failed');
+      }
+    }
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,175 @@
+// Shared subscription queues against a real RabbitMQ node: one queue per exchange and Thumper node,
+// one binding per distinct key, and the node's routing delivers to each subscriber exactly what a
+// queue of its own, bound with the same key, receives from RabbitMQ (checked side by side for
+// topic, direct and fanout exchanges). Each run has its own vhost.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import pino from 'pino';
+import amqp from 'amqplib';
+import type { Channel, ChannelModel } from 'amqplib';
+import { useRabbit, type RabbitNode } from '../harness/rabbitmq.js';
+import { ConnectionPool } from '../../broker/src/engine/amqp/connection-pool.js';
+import { SharedFanout, type FanoutMessage, type FanoutSubscriber } from '../../broker/src/engine/amqp/shared-fanout.js';
+import type { SharedExchangeType } from '../../broker/src/destination/shared-binding.js';
+import { EngineError } from '../../broker/src/engine/engine.js';
+import type { StompError } from '../../broker/src/errors.js';
+
+const log = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
+const SUITE = { timeout: 60_000 };
+
+let rabbit: RabbitNode;
+let vhost: string;
+let vhostUrl: string;
+let pool: ConnectionPool;
+let fanout: SharedFanout;
+let admin: ChannelModel;
+let channel: Channel;
+
+before(async () => {
+  rabbit = await useRabbit();
+  vhost = `thumper-fanout-${randomBytes(4).toString('hex')}`;
+  await rabbit.rabbitmqctl('add_vhost', vhost);
+  await rabbit.rabbitmqctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
+  vhostUrl = `${rabbit.amqpUrl}/${encodeURIComponent(vhost)}`;
+  pool = new ConnectionPool(
+    { urls: [rabbit.amqpUrl], channelsPerConnection: 50, heartbeatSeconds: 10, connectionName: 'thumper-fanout-test', reconnect: { initialMs: 20, maxMs: 200 } },
+    log,
+  );
+  await pool.start();
+  fanout = new SharedFanout(pool, { queueExpiresMs: 60_000, restoreTimeoutMs: 5000, reconnect: { initialMs: 20, maxMs: 200 } }, log);
+  admin = await amqp.connect(vhostUrl);
+  channel = await admin.createChannel();
+});
+
+after(async () => {
+  await fanout?.stop();
+  await pool?.stop();
+  await admin?.close().catch(() => {});
+  await rabbit.rabbitmqctl('delete_vhost', vhost).catch(() => {});
+  await rabbit.stop();
+});
+
+interface Recording extends FanoutSubscriber {
+  readonly got: string[];
+  readonly lostWith: StompError[];
+}
+
+function recording(): Recording {
+  const got: string[] = [];
+  const lostWith: StompError[] = [];
+  return { got, lostWith, deliver: (m: FanoutMessage) => got.push(`${m.routingKey}|${m.body.toString()}`), lost: (e) => lostWith.push(e) };
+}
+
+/** Publishes with a trailing marker per subscriber queue and waits until everyone saw it (bounded). */
+async function settle(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.ok(check(), `not settled: ${what}`);
+}
+
+async function sharedQueues(): Promise<string[]> {
+  return (await rabbit.listQueues(vhost)).map((q) => q.name).filter((n) => n.startsWith('stomp-subscription-thumper-'));
+}
+
+/** Routing keys and binding keys that exercise `*`, `#`, empty words and the empty key. */
+const BINDING_KEYS = ['a.b', 'a.*', 'a.#', '#', '*', '', 'a', '*.b', '#.b', 'a.b.c', 'x.*.z', 'a.b'];
+const ROUTING_KEYS = ['a.b', 'a.c', 'a', '', 'b', 'a.b.c', 'x.y.z', 'x..z', 'a.', '.b', 'q.b', 'a.b.c.d'];
+
+describe('shared subscription queues', SUITE, () => {
+  for (const type of ['topic', 'direct', 'fanout'] as const satisfies readonly SharedExchangeType[]) {
+    test(`${type}: each subscriber gets exactly what its own bound queue gets, from one shared queue`, async () => {
+      const exchange = `fx-${type}-${randomBytes(3).toString('hex')}`;
+      await channel.assertExchange(exchange, type, { durable: false, autoDelete: false });
+      // The reference: one real queue per subscription, as RabbitMQ's plugin would declare.
+      const reference: Array<{ queue: string; got: string[] }> = [];
+      const shared: Recording[] = [];
+      const handles = [];
+      for (const key of BINDING_KEYS) {
+        const { queue } = await channel.assertQueue('', { exclusive: true });
+        await channel.bindQueue(queue, exchange, key);
+        const got: string[] = [];
+        await channel.consume(queue, (m) => m && got.push(`${m.fields.routingKey}|${m.content.toString()}`), { noAck: true });
+        reference.push({ queue, got });
+        const sub = recording();
+        shared.push(sub);
+        handles.push(await fanout.subscribe(vhost, { exchange, type, bindingKey: key }, sub));
+      }
+      assert.equal((await sharedQueues()).length, 1, 'one shared queue for the exchange');
+
+      ROUTING_KEYS.forEach((rk, i) => channel.publish(exchange, rk, Buffer.from(`m${i}`)));
+      channel.publish(exchange, 'end', Buffer.from('end'));
+      // `end` reaches the `#` binding on topic, everyone on fanout, no one on direct: wait on the
+      // reference counts instead, then give the shared side the same chance.
+      const total = (): number => reference.reduce((n, r) => n + r.got.length, 0);
+      let last = -1;
+      for (let i = 0; i < 40 && total() !== last; i++) {
+        last = total();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await settle(() => shared.every((s, i) => s.got.length >= (reference[i]?.got.length ?? 0)), 'shared side behind');
+      shared.forEach((s, i) => assert.deepEqual(s.got, reference[i]?.got, `binding key '${BINDING_KEYS[i]}'`));
+      assert.ok(total() >= 5, 'the reference queues received messages at all');
+
+      for (const h of handles) await h.release();
+      assert.deepEqual(await sharedQueues(), [], 'the shared queue goes with its last subscriber');
+      for (const r of reference) await channel.deleteQueue(r.queue);
+      await channel.deleteExchange(exchange);
+    });
+  }
+
+  test('bindings are counted: releasing one of two subscribers on a key keeps the other served', async () => {
+    const exchange = `fx-count-${randomBytes(3).toString('hex')}`;
+    await channel.assertExchange(exchange, 'topic', { durable: false });
+    const first = recording();
+    const second = recording();
+    const h1 = await fanout.subscribe(vhost, { exchange, type: 'topic', bindingKey: 'k' }, first);
+    const h2 = await fanout.subscribe(vhost, { exchange, type: 'topic', bindingKey: 'k' }, second);
+    await h1.release();
+    await h1.release();
+    channel.publish(exchange, 'k', Buffer.from('after'));
+    await settle(() => second.got.length === 1, 'second subscriber');
+    assert.deepEqual(first.got, []);
+    assert.equal(fanout.stats().subscribers, 1);
+    await h2.release();
+    await channel.deleteExchange(exchange);
+  });
+
+  test('a missing exchange is refused with NOT_FOUND and the others keep being served', async () => {
+    const exchange = `fx-live-${randomBytes(3).toString('hex')}`;
+    await channel.assertExchange(exchange, 'topic', { durable: false });
+    const live = recording();
+    const handle = await fanout.subscribe(vhost, { exchange, type: 'topic', bindingKey: '#' }, live);
+    await assert.rejects(
+      fanout.subscribe(vhost, { exchange: 'fx-no-such-exchange', type: 'topic', bindingKey: '#' }, recording()),
+      (err: unknown) => err instanceof EngineError && err.error.code === 'NOT_FOUND' && /no exchange 'fx-no-such-exchange'/.test(err.error.detail),
+    );
+    channel.publish(exchange, 'k', Buffer.from('still'));
+    await settle(() => live.got.length === 1, 'live subscriber');
+    await handle.release();
+    await channel.deleteExchange(exchange);
+  });
+
+  test('an exchange deleted under its subscribers: they are told, the rest is rebuilt', async () => {
+    const doomed = `fx-doomed-${randomBytes(3).toString('hex')}`;
+    const kept = `fx-kept-${randomBytes(3).toString('hex')}`;
+    await channel.assertExchange(doomed, 'topic', { durable: false });
+    await channel.assertExchange(kept, 'topic', { durable: false });
+    const onDoomed = recording();
+    const onKept = recording();
+    await fanout.subscribe(vhost, { exchange: doomed, type: 'topic', bindingKey: 'a' }, onDoomed);
+    const keptHandle = await fanout.subscribe(vhost, { exchange: kept, type: 'topic', bindingKey: 'a' }, onKept);
+    await channel.deleteExchange(doomed);
+    // The next bind on the deleted exchange fails on the shared channel, which is then rebuilt.
+    await assert.rejects(fanout.subscribe(vhost, { exchange: doomed, type: 'topic', bindingKey: 'b' }, recording()));
+    await settle(() => onDoomed.lostWith.length === 1, 'doomed subscriber told');
+    assert.equal(onDoomed.lostWith[0]?.code, 'NOT_FOUND');
+    await settle(() => {
+      channel.publish(kept, 'a', Buffer.from('x'));
+      return onKept.got.length > 0;
+    }, 'kept subscriber served after the rebuild');
+    assert.deepEqual(onKept.lostWith, []);
+    await keptHandle.release();
+    await channel.deleteExchange(kept);
+  });
+});
