@@ -31,6 +31,10 @@ export const ERROR_CATALOG = {
   LOGIN_TIMEOUT: { message: 'Login timeout', fatal: true },
   HEARTBEAT_TIMEOUT: { message: 'Heart-beat timeout', fatal: true },
   TOKEN_EXPIRED: { message: 'token expired', fatal: true },
+  // Flow: the client reads too slowly for an auto-ack subscription, or sends faster than we can
+  // take while it cannot be paused (SockJS).
+  SLOW_CONSUMER: { message: 'slow consumer', fatal: true },
+  INBOUND_OVERFLOW: { message: 'Too many frames pending', fatal: true },
   // Frame validation.
   MISSING_HEADER: { message: 'Missing header', fatal: false },
   INVALID_HEADER: { message: 'Invalid header', fatal: false },
@@ -57,6 +61,8 @@ export const ERROR_CATALOG = {
   ENGINE_ERROR: { message: 'internal_error', fatal: true },
   ENGINE_UNAVAILABLE: { message: 'Broker unavailable', fatal: true },
   SERVER_SHUTDOWN: { message: 'Server shutting down', fatal: true },
+  // Connection admission.
+  TOO_MANY_CONNECTIONS: { message: 'Too many connections', fatal: true },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
@@ -108,4 +114,5 @@ export type CloseReason =
   | 'token-expired'
   | 'ping-timeout'
   | 'engine-lost'
-  | 'server-shutdown';
+  | 'server-shutdown'
+  | 'slow-consumer';

@@ -4,7 +4,7 @@
 import { StompDecoder } from '../../broker/src/stomp/decoder.js';
 import { encodeFrame } from '../../broker/src/stomp/encoder.js';
 import { makeFrame, type Frame, type HeaderList, type StompVersion } from '../../broker/src/stomp/frame.js';
-import type { Transport, TransportHandlers } from '../../broker/src/transport/transport.js';
+import type { Transport, TransportHandlers, WaterMarks } from '../../broker/src/transport/transport.js';
 
 export class MemoryTransport implements Transport {
   readonly kind = 'ws' as const;
@@ -12,18 +12,74 @@ export class MemoryTransport implements Transport {
   readonly offeredVersions: readonly string[] = [];
   bearerToken: string | undefined = undefined;
   handlers: TransportHandlers | undefined;
+  /** What the client has "read", in order. */
   readonly sent: Buffer[] = [];
   closed: { code: number | undefined; reason: string | undefined } | undefined;
+  /** While stalled, sends wait in `backlog` (a client that stopped reading); flush() lets them through. */
+  stalled = false;
+  readonly backlog: Buffer[] = [];
+  marks: WaterMarks = { highBytes: Infinity, lowBytes: Infinity, highFrames: Infinity, lowFrames: Infinity };
+  /** false: pause() reports that this transport cannot pause (as SockJS). */
+  pausable = true;
+  paused = false;
+  pauses = 0;
+  resumes = 0;
+  drains = 0;
+  #needDrain = false;
   #onSend: (() => void) | undefined;
 
   send(data: Buffer): boolean {
-    if (this.closed) return false;
+    if (this.closed && !this.stalled) return false;
+    if (this.stalled) {
+      this.backlog.push(Buffer.from(data));
+      if (this.bufferedBytes() < this.marks.highBytes && this.bufferedFrames() < this.marks.highFrames) return true;
+      this.#needDrain = true;
+      return false;
+    }
     this.sent.push(Buffer.from(data));
     this.#onSend?.();
     return true;
   }
   bufferedBytes(): number {
-    return 0;
+    let n = 0;
+    for (const b of this.backlog) n += b.length;
+    return n;
+  }
+  bufferedFrames(): number {
+    return this.backlog.length;
+  }
+  setWaterMarks(marks: WaterMarks): void {
+    this.marks = marks;
+  }
+  pause(): boolean {
+    if (!this.pausable) return false;
+    if (!this.paused) this.pauses++;
+    this.paused = true;
+    return true;
+  }
+  resume(): void {
+    if (this.paused) this.resumes++;
+    this.paused = false;
+  }
+  /**
+   * The client reads up to `frames` waiting sends (all by default), one at a time, with `drain`
+   * fired as a real transport fires it: once owed and under both low marks. Stays stalled.
+   */
+  flush(frames = Infinity): void {
+    for (let i = 0; i < frames && this.backlog.length > 0; i++) {
+      this.sent.push(this.backlog.shift()!);
+      this.#onSend?.();
+      if (this.#needDrain && this.bufferedBytes() < this.marks.lowBytes && this.bufferedFrames() < this.marks.lowFrames) {
+        this.#needDrain = false;
+        this.drains++;
+        this.handlers?.drain();
+      }
+    }
+  }
+  /** The client reads again: everything waiting, then every send at once. */
+  unstall(): void {
+    this.flush();
+    this.stalled = false;
   }
   close(code?: number, reason?: string): void {
     if (this.closed) return;

@@ -49,7 +49,18 @@ describe('defaults', () => {
       perMessageDeflate: false,
     });
     assert.equal(c.engine, 'memory');
-    assert.deepEqual(c.amqp, { urls: [], channelsPerConnection: 500, heartbeatSeconds: 30, reconnectInitialMs: 500, reconnectMaxMs: 30000 });
+    assert.deepEqual(c.amqp, {
+      urls: [],
+      channelsPerConnection: 500,
+      heartbeatSeconds: 30,
+      reconnectInitialMs: 500,
+      reconnectMaxMs: 30000,
+      onConnectionLoss: 'restore',
+      restoreTimeoutMs: 30000,
+      blockedPublishTimeoutMs: 10000,
+      sharedSubscriptions: true,
+      exchangeTypes: [],
+    });
     assert.deepEqual(c.memory, { vhosts: ['/'], exchanges: [{ name: 'feed', type: 'topic' }, { name: 'replies', type: 'topic' }], maxQueueMessages: 100000 });
     assert.deepEqual(c.stomp, {
       defaultVhost: '/',
@@ -66,7 +77,13 @@ describe('defaults', () => {
       maxSubscriptions: 1000,
       maxTransactions: 16,
       maxTransactionFrames: 1024,
+      maxOutboundBytes: 4 * 1024 * 1024,
+      maxOutboundFrames: 10000,
+      maxInboxFrames: 64,
+      maxInboxBytes: 1024 * 1024,
+      maxTransactionBytes: 16 * 1024 * 1024,
     });
+    assert.deepEqual(c.limits, { maxConnectionsPerAddress: 1000 });
     assert.deepEqual(c.log, { level: 'info', pretty: false });
   });
 

@@ -441,3 +441,45 @@ describe('pauseUntilAuthenticated (frames pipelined behind CONNECT)', () => {
     assert.equal(d.paused, false);
   });
 });
+
+describe('memory kept between chunks (found by test/unit/stomp-fuzz.test.ts)', () => {
+  const bound = (d: StompDecoder) => 8 * d.bufferedBytes + 64 * 1024;
+
+  it('a body sent one byte per chunk does not cost one object per byte', () => {
+    const d = newDecoder({ authenticated: true, limits: { maxFrameBytes: 1024 * 1024 } });
+    d.push(Buffer.from('SEND\ndestination:/queue/a\n\n'));
+    for (let i = 0; i < 20_000; i++) assert.equal(d.push(Buffer.from([0x61])).error, undefined);
+    assert.equal(d.bufferedBytes, 20_000);
+    assert.ok(d.retainedBytes <= bound(d), `retained ${d.retainedBytes}`);
+    const [frame] = frames(d.push(Buffer.from([0])));
+    assert.equal(frame?.body.length, 20_000);
+  });
+
+  it('a few bytes left over from a large chunk do not pin the chunk', () => {
+    const d = newDecoder({ authenticated: true, limits: { maxFrameBytes: 2 * 1024 * 1024 } });
+    const big = Buffer.concat([Buffer.from('SEND\ncontent-length:1000000\n\n'), Buffer.alloc(1_000_000, 0x62), Buffer.from('\0SEND\n\nab')]);
+    assert.equal(frames(d.push(big)).length, 1);
+    assert.equal(d.bufferedBytes, 2);
+    assert.ok(d.retainedBytes < 64 * 1024, `retained ${d.retainedBytes}`);
+  });
+
+  it('input held before CONNECTED in tiny chunks is packed too', () => {
+    const d = new StompDecoder({ maxFrameBytes: 64 * 1024 }, { pauseUntilAuthenticated: true });
+    d.push(Buffer.from('CONNECT\n\n\0'));
+    for (let i = 0; i < 10_000; i++) assert.equal(d.push(Buffer.from('x')).error, undefined);
+    assert.ok(d.retainedBytes <= bound(d), `retained ${d.retainedBytes}`);
+  });
+
+  it('a full-size frame pipelined behind CONNECT in the same chunk is held, not refused', () => {
+    const d = new StompDecoder({ maxFrameBytes: 1024, maxFrameBytesBeforeConnect: 256 }, { pauseUntilAuthenticated: true });
+    // A SEND just under maxFrameBytes and a DISCONNECT: more than maxFrameBytes held in all.
+    const send = Buffer.concat([Buffer.from('SEND\ndestination:/queue/a\n\n'), Buffer.alloc(990, 0x63), Buffer.from('\0DISCONNECT\nreceipt:r-1\n\n\0')]);
+    const first = d.push(Buffer.concat([Buffer.from('CONNECT\naccept-version:1.2\n\n\0'), send]));
+    assert.equal(first.error, undefined);
+    d.setVersion('1.2');
+    d.setAuthenticated();
+    const rest = d.resume();
+    assert.equal(rest.error, undefined);
+    assert.deepEqual(frames(rest).map((f) => [f.command, f.body.length]), [['SEND', 990], ['DISCONNECT', 0]]);
+  });
+});

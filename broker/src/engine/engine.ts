@@ -4,7 +4,7 @@
 
 import type { Logger } from 'pino';
 import type { StompError } from '../errors.js';
-import type { QueueSpec, ArgTable } from '../destination/types.js';
+import type { ArgTable, Binding, QueueSpec } from '../destination/types.js';
 import type { Delivery, OutboundMessage } from './message.js';
 
 /** A rejected engine promise carries a client-ready error; `error.fatal` says if the session dies. */
@@ -50,8 +50,22 @@ export interface EngineSession {
   setPrefetch(count: number): Promise<void>;
   consume(queue: string, options: ConsumeOptions, onDelivery: (d: Delivery) => void): Promise<string>;
   cancel(consumerTag: string): Promise<void>;
+  /**
+   * Optional: serves an auto-ack subscription with this one binding from a queue shared by the node
+   * (destination/shared-binding.ts says which qualify), delivering exactly what a queue of its own
+   * would. Resolves to the consumer tag (cancel() takes it), or undefined when this engine cannot
+   * share it (e.g. the exchange's type is unknown): then the caller runs the ordinary plan.
+   */
+  consumeShared?(binding: Binding, onDelivery: (d: Delivery) => void): Promise<string | undefined>;
   ack(deliveryTag: number, multiple: boolean): void;
   nack(deliveryTag: number, multiple: boolean, requeue: boolean): void;
+  /**
+   * Outbound flow for this session's ack-mode (noAck=false) consumers: false = the client is not
+   * reading, send no further un-acked deliveries; true = resume. Deliveries the broker sent before
+   * the pause took effect still arrive. noAck consumers are not affected (the session protects
+   * itself from those by other means). Idempotent.
+   */
+  setFlow(active: boolean): Promise<void>;
   /** Idempotent. Unacked deliveries go back to their queues; exclusive/auto-delete rules apply. */
   close(): Promise<void>;
 }

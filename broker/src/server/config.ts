@@ -9,8 +9,9 @@ import type { Result } from '../errors.js';
 import type { AuthBackendName } from '../auth/authorizer.js';
 import type { AuthzChoice } from '../auth/chain.js';
 import type { EngineKind } from '../engine/engine.js';
-import type { SessionOptions } from '../session/options.js';
+import { DEFAULT_FLOW_OPTIONS, type SessionOptions } from '../session/options.js';
 import { DEFAULT_DECODER_LIMITS } from '../stomp/decoder.js';
+import { DEFAULT_MAX_TRANSACTION_BYTES } from '../session/transactions.js';
 import { CONFIG_FILE_ENV, envNameFor, isPlainObject, overlay, parseCommandLine, readConfigFile, readEnv, readPackageVersion } from './config-env.js';
 import type { EnvKey, EnvSource, ValueKind } from './config-env.js';
 import { redactUrlPasswords } from './logger.js';
@@ -141,6 +142,19 @@ export const configSchema = z.strictObject({
       heartbeatSeconds: intKey(0, 65535, 30, 'AMQP heartbeat; 0 disables.'),
       reconnectInitialMs: intKey(1, MAX_MS, 500, 'First delay before reconnecting to RabbitMQ; doubles per attempt.'),
       reconnectMaxMs: intKey(1, MAX_MS, 30000, 'Largest delay between reconnect attempts.'),
+      onConnectionLoss: z.enum(['restore', 'close']).default('restore').register(keyMeta, {
+        meaning: 'When the AMQP connection is lost: `restore` = reconnect (to any of amqp.urls) and restore each session\'s subscriptions on a new channel; `close` = end each session with an ERROR telling the client to reconnect. A session with a call in flight (e.g. a SEND awaiting its confirm) always gets the ERROR.',
+        expected: 'one of restore, close',
+        kind: 'string',
+      }),
+      restoreTimeoutMs: intKey(1, MAX_MS, 30000, 'A session not restored this long after the connection loss gets the ERROR (so clients go elsewhere while RabbitMQ is down).'),
+      blockedPublishTimeoutMs: intKey(1, MAX_MS, 10000, 'How long a SEND waits while RabbitMQ blocks publishing (memory or disk alarm) before it gets an ERROR.'),
+      sharedSubscriptions: boolKey(true, 'Serve non-durable auto-ack `/topic` and `/exchange` subscriptions (no x- arguments, no x-queue-name) on exchanges of known type from one queue per exchange and Thumper node, routed in the node: one binding per distinct key instead of a queue, a binding and a consumer per subscription. Clients see the same frames.'),
+      exchangeTypes: z.array(exchangeSchema).default([]).register(keyMeta, {
+        meaning: 'Types of exchanges that exist in RabbitMQ (e.g. the application\'s `feed:topic`); AMQP cannot tell Thumper an exchange\'s type. A known type lets subscriptions on it share a queue (amqp.sharedSubscriptions) and spares topic checks on non-topic exchanges, as RabbitMQ does. It must match RabbitMQ. The `amq.*` exchanges are always known.',
+        expected: 'a list of {name, type (direct, topic or fanout), vhost?} (environment: "name:type[@vhost],…" or JSON)',
+        kind: 'exchanges',
+      }),
     })
     .prefault({}),
   memory: z
@@ -183,6 +197,11 @@ export const configSchema = z.strictObject({
       maxSubscriptions: intKey(1, MAX_COUNT, 1000, 'Subscriptions per session.'),
       maxTransactions: intKey(1, MAX_COUNT, 16, 'Open transactions per session.'),
       maxTransactionFrames: intKey(1, MAX_COUNT, 1024, 'Frames buffered per open transaction.'),
+      maxTransactionBytes: intKey(1, MAX_COUNT, DEFAULT_MAX_TRANSACTION_BYTES, 'Bytes (bodies and headers) all open transactions of one session may hold; the transaction that would go past it is aborted.'),
+      maxOutboundBytes: intKey(1024, GIB, DEFAULT_FLOW_OPTIONS.maxOutboundBytes, 'Bytes a session may have waiting for its client to read. At the limit an auto-ack subscription ends the session (ERROR "slow consumer"); client-ack subscriptions pause until half of it is read. One frame always fits, however large.'),
+      maxOutboundFrames: intKey(1, MAX_COUNT, DEFAULT_FLOW_OPTIONS.maxOutboundFrames, 'The same limit counted in frames not yet written to the network.'),
+      maxInboxFrames: intKey(1, MAX_COUNT, DEFAULT_FLOW_OPTIONS.maxInboxFrames, 'Frames received and not yet handled (e.g. SENDs while RabbitMQ blocks publishers): past this the session stops reading its client (SockJS, which cannot pause, is closed at 16 times it).'),
+      maxInboxBytes: intKey(1024, GIB, DEFAULT_FLOW_OPTIONS.maxInboxBytes, 'The same limit in bytes of frames (16 times it plus stomp.maxFrameBytes for SockJS).'),
     })
     .prefault({}),
   auth: z
@@ -247,6 +266,16 @@ export const configSchema = z.strictObject({
           clockToleranceSeconds: intKey(0, 3600, 0, 'Leeway for `exp` and `nbf` against clock skew.'),
         })
         .prefault({}),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      maxConnectionsPerAddress: intKey(
+        0,
+        MAX_COUNT,
+        1000,
+        'Open connections from one client IP, all transports together; more are refused (WebSocket: HTTP 429; SockJS, TCP, TLS: ERROR "Too many connections"). 0 = unlimited. Behind a proxy every client has the proxy\'s IP: set 0 or high.',
+      ),
     })
     .prefault({}),
   metrics: z
@@ -539,6 +568,13 @@ export function toSessionOptions(config: Config): SessionOptions {
     maxSubscriptions: stomp.maxSubscriptions,
     maxTransactions: stomp.maxTransactions,
     maxTransactionFrames: stomp.maxTransactionFrames,
+    maxTransactionBytes: stomp.maxTransactionBytes,
+    flow: {
+      maxOutboundBytes: stomp.maxOutboundBytes,
+      maxOutboundFrames: stomp.maxOutboundFrames,
+      maxInboxFrames: stomp.maxInboxFrames,
+      maxInboxBytes: stomp.maxInboxBytes,
+    },
   };
 }
 

@@ -3,6 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { createAuthorizer } from '../auth/create-authorizer.js';
 import { stompError } from '../errors.js';
@@ -11,7 +12,11 @@ import type { AuthSetup } from '../auth/create-authorizer.js';
 import { createEngine } from '../engine/create-engine.js';
 import { AmqpEngine } from '../engine/amqp/amqp-engine.js';
 import type { Engine } from '../engine/engine.js';
-import { startSession } from '../session/session.js';
+import { errorFrame, startSession } from '../session/session.js';
+import { encodeFrame } from '../stomp/encoder.js';
+import { ConnectionLimit } from '../transport/connection-limit.js';
+import { clientIp } from '../transport/credentials.js';
+import { refuseUpgrade } from '../transport/refuse-upgrade.js';
 import type { SessionHandle } from '../session/session.js';
 import { createSockjsServer, type SockjsServer } from '../transport/sockjs-server.js';
 import { createTcpServer, type TcpServer, type TcpTlsOptions } from '../transport/tcp-server.js';
@@ -43,7 +48,7 @@ const SESSION_CLOSE_GRACE_MS = 3000;
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
   const metrics = config.metrics.enabled ? createMetrics() : undefined;
-  const engine = createEngine(config, log, metrics ? { onConfirm: metrics.publishConfirmed } : {});
+  const engine = createEngine(config, log, metrics ? { onConfirm: metrics.publishConfirmed, onRestore: metrics.amqpSessionRestored } : {});
   const auth = await createAuthorizer(
     config.auth,
     engine,
@@ -68,8 +73,28 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     bufferedBytes: () => [...live.keys()].map((t) => t.bufferedBytes()),
   });
 
-  /** One STOMP session per connection, whatever carried it. */
-  const openSession = (transport: LiveTransport, remote: string, detail: Record<string, unknown> = {}): void => {
+  // limits.maxConnectionsPerAddress: a WebSocket is counted at its upgrade (and refused with 429
+  // there); SockJS sessions and TCP/TLS sockets when they arrive here, refused with an ERROR.
+  const perAddress = new ConnectionLimit(config.limits.maxConnectionsPerAddress);
+  const tooMany = (address: string) =>
+    stompError('TOO_MANY_CONNECTIONS', `too many connections from ${address} (limits.maxConnectionsPerAddress is ${perAddress.max})\n`);
+  const admit = (transport: LiveTransport, remote: string): boolean => {
+    const release = perAddress.acquire(transport.remoteAddress);
+    if (release) {
+      void transport.closed.then(release);
+      return true;
+    }
+    const error = tooMany(transport.remoteAddress);
+    metrics?.connectionRefused(transport.kind);
+    log.warn({ transport: transport.kind, remote, limit: perAddress.max }, 'connection refused: too many connections from its address');
+    transport.send(encodeFrame(errorFrame(error), '1.2'));
+    transport.close(1008, error.message);
+    return false;
+  };
+
+  /** One STOMP session per connection, whatever carried it; `counted`: already admitted (WebSocket). */
+  const openSession = (transport: LiveTransport, remote: string, detail: Record<string, unknown> = {}, counted = false): void => {
+    if (!counted && !admit(transport, remote)) return;
     connections += 1;
     const sessionLog = log.child({ conn: connections, transport: transport.kind, remote });
     try {
@@ -90,7 +115,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     maxPayloadBytes: config.ws.maxPayloadBytes,
     perMessageDeflate: config.ws.perMessageDeflate,
     log: log.child({ component: 'ws' }),
-    onConnection: (transport, info) => openSession(transport, info.remote, { protocol: info.protocol || undefined }),
+    onConnection: (transport, info) => openSession(transport, info.remote, { protocol: info.protocol || undefined }, true),
   });
 
   const sockjsServer: SockjsServer | undefined = config.sockjs.enabled
@@ -104,6 +129,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       })
     : undefined;
 
+  /** Every socket of the HTTP port, upgraded ones included, so stop can cut what lingers. */
+  const sockets = new Set<Socket>();
   const mounts: HttpMount[] = [];
   if (metrics) mounts.push(metricsMount(metrics));
   if (sockjsServer) mounts.push(sockjsServer.mount);
@@ -112,8 +139,25 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const server: Server = createHttpServer({
     wsPath: config.ws.path,
     isReady: () => !stopping && engine.isReady() && auth.value.isReady(),
-    onUpgrade: (req, socket, head) => wsServer.handleUpgrade(req, socket, head),
+    onUpgrade: (req, socket, head) => {
+      const address = clientIp(req.socket.remoteAddress);
+      const release = perAddress.acquire(address);
+      if (!release) {
+        socket.on('error', () => {}); // a reset while we answer is the peer's business
+        metrics?.connectionRefused('ws');
+        log.warn({ transport: 'ws', remote: address, limit: perAddress.max }, 'WebSocket upgrade refused: too many connections from its address');
+        refuseUpgrade(socket, 429, tooMany(address).detail.trim());
+        return;
+      }
+      // The raw socket closes when the WebSocket does (or when the upgrade is refused for another reason).
+      socket.once('close', release);
+      wsServer.handleUpgrade(req, socket, head);
+    },
     mounts,
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   });
 
   const listeners: TcpServer[] = [];
@@ -182,6 +226,10 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       }
       auth.value.close();
       server.closeAllConnections();
+      // A socket that never became a session (e.g. an upgrade refused mid-handshake) must not hold
+      // the stop forever: after the grace, what is left is cut.
+      await settleWithin(serverClosed, SESSION_CLOSE_GRACE_MS);
+      for (const socket of sockets) socket.destroy();
       await serverClosed;
     })();
     return stopped;

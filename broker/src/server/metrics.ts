@@ -35,9 +35,15 @@ export interface SessionMeter {
   published(): void;
   delivered(): void;
   error(code: ErrorCode): void;
+  /** The session ends because its client reads too slowly for an auto-ack subscription. */
+  slowConsumer(): void;
+  /** outbound: ack-mode deliveries paused (client not reading); inbound: reading paused (inbox full). */
+  flowPaused(direction: FlowDirection): void;
   /** Idempotent: the first call counts. */
   closed(reason: CloseReason): void;
 }
+
+export type FlowDirection = 'outbound' | 'inbound';
 
 /** The session's view of the metrics: one meter per connection. */
 export interface SessionMetrics {
@@ -53,6 +59,8 @@ export const NO_SESSION_METER: SessionMeter = {
   published: () => undefined,
   delivered: () => undefined,
   error: () => undefined,
+  slowConsumer: () => undefined,
+  flowPaused: () => undefined,
   closed: () => undefined,
 };
 
@@ -74,8 +82,12 @@ export interface Metrics extends SessionMetrics {
   readonly authBackendRequest: RequestObserver;
   /** Seconds from basic.publish to the broker's confirm. */
   readonly publishConfirmed: (seconds: number) => void;
+  /** How one AMQP session's restore after a lost connection ended. */
+  readonly amqpSessionRestored: (result: 'restored' | 'failed') => void;
   /** Counted by the slow-consumer protection when it disconnects a session. */
   readonly slowConsumerDisconnected: () => void;
+  /** A connection refused on arrival (limits.maxConnectionsPerAddress), by transport. */
+  readonly connectionRefused: (transport: TransportKind) => void;
   /** Wires the scrape-time sources (they exist only once the engine and auth are built). */
   setSources(sources: MetricSources): void;
   /** The Prometheus text exposition. */
@@ -142,6 +154,12 @@ export function createMetrics(): Metrics {
     buckets: LATENCY_BUCKETS,
     registers,
   });
+  const restores = new Counter({
+    name: 'thumper_amqp_session_restores_total',
+    help: 'Sessions restored on a new AMQP channel after a lost connection, by result (restored, failed).',
+    labelNames: ['result'] as const,
+    registers,
+  });
   const confirmLatency = new Histogram({
     name: 'thumper_publish_confirm_duration_seconds',
     help: 'Time from basic.publish to RabbitMQ\'s publisher confirm (SEND with a receipt).',
@@ -183,7 +201,20 @@ export function createMetrics(): Metrics {
   });
   const slowConsumers = new Counter({
     name: 'thumper_slow_consumer_disconnects_total',
-    help: 'Sessions closed because their client did not read fast enough. Stays 0 until the slow-consumer limit lands.',
+    help: 'Sessions closed (ERROR "slow consumer") because an auto-ack subscription\'s client did not read within stomp.maxOutboundBytes/Frames.',
+    registers,
+  });
+  const flowPauses = new Counter({
+    name: 'thumper_flow_pauses_total',
+    help: 'Backpressure: outbound = a session paused its ack-mode deliveries (client not reading); inbound = a session stopped reading its client (inbox full).',
+    labelNames: ['direction'] as const,
+    registers,
+  });
+
+  const refused = new Counter({
+    name: 'thumper_connections_refused_total',
+    help: 'Connections refused on arrival because their address had limits.maxConnectionsPerAddress open, by transport.',
+    labelNames: ['transport'] as const,
     registers,
   });
 
@@ -206,6 +237,8 @@ export function createMetrics(): Metrics {
       published: () => published.inc(),
       delivered: () => delivered.inc(),
       error: (code) => errors.inc({ code }),
+      slowConsumer: () => slowConsumers.inc(),
+      flowPaused: (direction) => flowPauses.inc({ direction }),
       closed(reason) {
         if (ended) return;
         ended = true;
@@ -221,7 +254,9 @@ export function createMetrics(): Metrics {
     authDecision: (backend: string, step: AuthStep, result) => decisions.inc({ backend, step, result }),
     authBackendRequest: (path: BackendPath, outcome, seconds) => backendLatency.observe({ path, outcome }, seconds),
     publishConfirmed: (seconds) => confirmLatency.observe(seconds),
+    amqpSessionRestored: (result) => restores.inc({ result }),
     slowConsumerDisconnected: () => slowConsumers.inc(),
+    connectionRefused: (transport) => refused.inc({ transport }),
     setSources(s) {
       sources = s;
     },

@@ -24,6 +24,34 @@ export interface SessionOptions {
   readonly maxTransactions: number;
   /** Frames buffered per open transaction. */
   readonly maxTransactionFrames: number;
+  /** Bytes all open transactions of the session may hold (default DEFAULT_MAX_TRANSACTION_BYTES, 16 MiB). */
+  readonly maxTransactionBytes?: number;
+  /** Outbound and inbound bounds (slow consumers, fast producers); absent: DEFAULT_FLOW_OPTIONS. */
+  readonly flow?: FlowOptions;
 }
+
+/** Per-session bounds on what waits for the client to read, and on what it sent that waits for us. */
+export interface FlowOptions {
+  /**
+   * Bytes waiting in the transport for the client to read. At the bound, an `auto` subscription's
+   * next MESSAGE ends the session (ERROR "slow consumer"); `client`/`client-individual`
+   * subscriptions stop taking from the broker until the backlog is half drained. A frame always
+   * fits into an empty backlog, so a MESSAGE larger than the bound is still delivered. Default 4 MiB.
+   */
+  readonly maxOutboundBytes: number;
+  /** The same bound counted in frames not yet flushed. Default 10000. */
+  readonly maxOutboundFrames: number;
+  /** Frames decoded but not yet handled: past this the transport stops reading. Default 64. */
+  readonly maxInboxFrames: number;
+  /** The same bound in frame bytes (headers and body). Default 1 MiB. */
+  readonly maxInboxBytes: number;
+}
+
+export const DEFAULT_FLOW_OPTIONS: FlowOptions = Object.freeze({
+  maxOutboundBytes: 4 * 1024 * 1024,
+  maxOutboundFrames: 10_000,
+  maxInboxFrames: 64,
+  maxInboxBytes: 1024 * 1024,
+});
 
 export const DEFAULT_HEART_BEAT: HeartBeatOptions = { minSendMs: 1000, minReceiveMs: 1000, tolerance: 2 };

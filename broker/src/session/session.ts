@@ -21,7 +21,9 @@ import { COMMAND_HANDLERS } from './commands/index.js';
 import { performConnect } from './commands/connect.js';
 import { RECEIPT_HANDLED, type ConnectedContext } from './context.js';
 import { heartBeatHeader, startHeartBeats } from './heart-beat.js';
-import type { SessionOptions } from './options.js';
+import { DEFAULT_FLOW_OPTIONS, type FlowOptions, type SessionOptions } from './options.js';
+import { frameBytes, InboundFlow } from './inbound-flow.js';
+import { OutboundFlow } from './outbound-flow.js';
 import { asStompError } from './plan-executor.js';
 import { formatMessageId, SubscriptionRegistry, type Subscription } from './subscriptions.js';
 import { TransactionStore } from './transactions.js';
@@ -65,6 +67,8 @@ const CLOSE_CODES: Record<CloseReason, number> = {
   'ping-timeout': 1001,
   'engine-lost': 1011,
   'server-shutdown': 1001,
+  // RFC 6455 §7.4.1 1008 "policy violation": the client broke the read-rate bound.
+  'slow-consumer': 1008,
 };
 
 const MAX_TIMER_MS = 2_147_483_647;
@@ -97,18 +101,26 @@ class Session implements ConnectedContext, SessionHandle {
   #stopHeartBeats: (() => void) | undefined;
   #loginTimer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
+  readonly #flow: FlowOptions;
+  readonly #outbound: OutboundFlow;
+  readonly #inbound: InboundFlow;
 
   constructor(deps: SessionDeps) {
     this.#deps = deps;
     this.options = deps.options;
     this.log = deps.log.child({ sessionId: this.id });
-    this.transactions = new TransactionStore(deps.options.maxTransactions, deps.options.maxTransactionFrames);
+    this.transactions = new TransactionStore(deps.options.maxTransactions, deps.options.maxTransactionFrames, deps.options.maxTransactionBytes);
     this.#decoder = new StompDecoder(deps.options.decoder, { pauseUntilAuthenticated: true });
     this.#meter = deps.metrics?.session(deps.transport.kind) ?? NO_SESSION_METER;
+    this.#flow = deps.options.flow ?? DEFAULT_FLOW_OPTIONS;
+    this.#outbound = new OutboundFlow(deps.transport, this.#flow, (active) => this.#setEngineFlow(active));
+    this.#inbound = new InboundFlow(deps.transport, this.#flow, deps.options.decoder.maxFrameBytes, () => {
+      this.#lastRead = Date.now();
+    });
     deps.transport.setHandlers({
       data: (chunk) => this.#onData(chunk),
-      close: () => this.close('client-gone'),
-      drain: () => undefined,
+      close: (reason) => this.close(reason ?? 'client-gone'),
+      drain: () => this.#outbound.drained(),
     });
     if (deps.options.loginTimeoutMs > 0) {
       this.#loginTimer = setTimeout(() => {
@@ -143,11 +155,23 @@ class Session implements ConnectedContext, SessionHandle {
   }
 
   #enqueue({ events, error }: DecodeResult): void {
+    let overflow = false;
     for (const ev of events) {
       this.#meter.frameIn(ev.type === 'frame' ? ev.frame.command : HEARTBEAT_COMMAND);
-      if (ev.type === 'frame') this.#inbox.push(ev.frame);
+      if (ev.type !== 'frame') continue;
+      this.#inbox.push(ev.frame);
+      const wasPaused = this.#inbound.paused;
+      if (this.#inbound.added(frameBytes(ev.frame)) === 'overflow') overflow = true;
+      if (!wasPaused && this.#inbound.paused) this.#meter.flowPaused('inbound');
     }
     if (error) this.#inbox.push(error);
+    if (overflow) {
+      const { maxInboxFrames, maxInboxBytes } = this.#flow;
+      this.close(
+        'fatal-error',
+        stompError('INBOUND_OVERFLOW', `${this.#inbox.length} frames wait to be handled and this transport cannot be paused (limit about ${maxInboxFrames} frames or ${maxInboxBytes} bytes); wait for receipts before sending more\n`),
+      );
+    }
   }
 
   /** One frame at a time, in arrival order: a SUBSCRIBE must be in place before the next SEND runs. */
@@ -160,6 +184,7 @@ class Session implements ConnectedContext, SessionHandle {
         // Before CONNECT succeeds the decoder stops after each frame; continue once it is handled.
         if (this.#inbox.length === 0 && this.#decoder.paused && !this.closing) this.#enqueue(this.#decoder.resume());
         if (this.closing || this.#draining || (item = this.#inbox.shift()) === undefined) break;
+        if (!isStompError(item)) this.#inbound.removed(frameBytes(item));
         if (isStompError(item)) {
           this.close('fatal-error', item);
           break;
@@ -269,7 +294,8 @@ class Session implements ConnectedContext, SessionHandle {
     );
     this.#stopHeartBeats = startHeartBeats(heartBeat, this.options.heartBeat.tolerance, {
       sinceLastWrite: () => Date.now() - this.#lastWrite,
-      sinceLastRead: () => Date.now() - this.#lastRead,
+      // Reading paused by us (inbox full): the client's bytes wait in the kernel, it is not silent.
+      sinceLastRead: () => (this.#inbound.paused ? 0 : Date.now() - this.#lastRead),
       sendBeat: () => {
         this.#meter.frameOut(HEARTBEAT_COMMAND);
         this.#write(HEARTBEAT_EOL);
@@ -301,12 +327,22 @@ class Session implements ConnectedContext, SessionHandle {
     if (this.#state === 'closed') return;
     this.#lastWrite = Date.now();
     this.#meter.bytesOut(data.length);
-    this.#deps.transport.send(data);
+    this.#outbound.sent(this.#deps.transport.send(data));
   }
 
   sendFrame(frame: Frame): void {
     if (this.#state !== 'closed') this.#meter.frameOut(frame.command);
     this.#write(encodeFrame(frame, this.#version));
+  }
+
+  /** Pauses or resumes the broker's deliveries to this session's ack-mode subscriptions. */
+  #setEngineFlow(active: boolean): void {
+    if (!active) this.#meter.flowPaused('outbound');
+    this.log.debug({ active, bufferedBytes: this.#outbound.bufferedBytes, bufferedFrames: this.#outbound.bufferedFrames }, 'outbound flow');
+    // Before CONNECTED there is no engine session, and nothing it could deliver yet.
+    if (this.#state !== 'connected' || !this.#engine) return;
+    // A failing channel reports itself through onClosed; nothing more to do here.
+    this.#engine.setFlow(active).catch((e: unknown) => this.log.debug({ err: asStompError(e) }, 'setFlow failed'));
   }
 
   sendReceipt(receiptId: string): void {
@@ -350,8 +386,27 @@ class Session implements ConnectedContext, SessionHandle {
       ack: this.#version === '1.2' && sub.ack !== 'auto' ? messageId : undefined,
       properties: d.properties,
     });
-    this.sendFrame(makeFrame('MESSAGE', headers, d.body));
+    const bytes = encodeFrame(makeFrame('MESSAGE', headers, d.body), this.#version);
+    // An auto-ack delivery cannot be held back at the broker (qos does not apply to it): rather than
+    // buffer without bound, or drop it silently, the session ends and says why.
+    if (sub.ack === 'auto' && this.#outbound.wouldExceed(bytes.length)) {
+      this.#slowConsumer(sub);
+      return;
+    }
+    this.#meter.frameOut('MESSAGE');
+    this.#write(bytes);
     this.#meter.delivered();
+  }
+
+  #slowConsumer(sub: Subscription): void {
+    const { maxOutboundBytes, maxOutboundFrames } = this.#flow;
+    const id = sub.id ?? sub.destinationHeader;
+    const detail =
+      `The client reads too slowly: ${this.#outbound.bufferedBytes} bytes in ${this.#outbound.bufferedFrames} frames wait for it ` +
+      `(limit stomp.maxOutboundBytes=${maxOutboundBytes}, stomp.maxOutboundFrames=${maxOutboundFrames}). ` +
+      `Subscription "${id}" acknowledges automatically, so its messages cannot be held back; read faster or subscribe with ack:client.\n`;
+    this.#meter.slowConsumer();
+    this.close('slow-consumer', stompError('SLOW_CONSUMER', detail, { headers: [['subscription', id]] }));
   }
 
   #serverCancelled(consumerTag: string): void {
@@ -388,6 +443,7 @@ class Session implements ConnectedContext, SessionHandle {
     clearTimeout(this.#expiryTimer);
     this.#stopHeartBeats?.();
     this.#inbox.length = 0;
+    this.#inbound.clear();
     this.transactions.clear();
     this.subscriptions.clear();
     const code = error && FRAMING_ERRORS.has(error.code) ? 1007 : CLOSE_CODES[reason];

@@ -8,7 +8,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Connection } from 'sockjs';
 import type { Logger } from 'pino';
-import type { Transport, TransportHandlers } from './transport.js';
+import type { Transport, TransportHandlers, WaterMarks } from './transport.js';
 import { TransportLifecycle } from './transport-lifecycle.js';
 
 export interface SockjsTransportOptions {
@@ -124,7 +124,7 @@ export class SockjsTransport implements Transport {
       this.#log?.warn('frame is not valid UTF-8: sent over SockJS with replacement characters');
     }
     this.#conn.write(data.toString('utf8'));
-    if (this.#life.noteBacklog(this.bufferedBytes())) return true;
+    if (this.#life.noteBacklog(this.bufferedBytes(), this.bufferedFrames())) return true;
     this.#watchDrain();
     return false;
   }
@@ -142,6 +142,26 @@ export class SockjsTransport implements Transport {
     return pending + (this.#socket(s)?.writableLength ?? 0);
   }
 
+  /** Messages SockJS holds for the next poll; those already written to a socket are not counted. */
+  bufferedFrames(): number {
+    return this.#internals()?.send_buffer?.length ?? 0;
+  }
+
+  setWaterMarks(marks: WaterMarks): void {
+    this.#life.setWaterMarks(marks);
+  }
+
+  /**
+   * SockJS cannot stop its peer: messages come in HTTP requests (xhr_send, jsonp_send) that must be
+   * answered, and the websocket transports' sockets are sockjs's own. Each message is bounded by
+   * maxMessageBytes; the session bounds how many it holds (see session/inbound-flow.ts).
+   */
+  pause(): boolean {
+    return false;
+  }
+
+  resume(): void {}
+
   /**
    * Closes after what was already sent: SockJS delivers its buffered messages before the close
    * frame, on the open stream or on the client's next poll; a client that never polls again is
@@ -152,7 +172,11 @@ export class SockjsTransport implements Transport {
       () => {
         this.#stopDrainWatch();
         // The close frame reaches browsers as CloseEvent.code/reason; keep it to what they accept.
-        (this.#conn.close as (code?: number, reason?: string) => boolean)(code, reason);
+        // On the raw /websocket endpoint faye-websocket throws on any other code (1007, 1008,
+        // 1011…) after marking the session closing, which would crash the process.
+        const allowed = this.protocol !== 'websocket-raw' || code === 1000 || (code >= 3000 && code <= 4999);
+        const wireCode = allowed ? code : 1000;
+        (this.#conn.close as (code?: number, reason?: string) => boolean)(wireCode, reason);
       },
       () => this.terminate(),
     );
@@ -190,7 +214,7 @@ export class SockjsTransport implements Transport {
     if (this.#drainTimer) return;
     // SockJS has no drain event and swaps sockets between polls: look again until under low water.
     this.#drainTimer = setInterval(() => {
-      this.#life.noteFlushed(this.bufferedBytes());
+      this.#life.noteFlushed(this.bufferedBytes(), this.bufferedFrames());
       // Still owed when a drain handler went over the high-water mark again: keep looking.
       if (!this.#life.drainPending) this.#stopDrainWatch();
     }, this.#drainCheckMs);

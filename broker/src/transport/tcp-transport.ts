@@ -4,7 +4,7 @@
 
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { Transport, TransportHandlers } from './transport.js';
+import type { Transport, TransportHandlers, WaterMarks } from './transport.js';
 import { TransportLifecycle } from './transport-lifecycle.js';
 import type { WaterMarkOptions } from './transport-lifecycle.js';
 
@@ -34,6 +34,8 @@ export class TcpTransport implements Transport {
   readonly closed: Promise<void>;
   #socket: Socket;
   #life: TransportLifecycle;
+  /** Writes whose callback has not run yet. */
+  #pendingFrames = 0;
 
   constructor(socket: Socket, options: TcpTransportOptions) {
     this.#socket = socket;
@@ -57,12 +59,31 @@ export class TcpTransport implements Transport {
   send(data: Buffer): boolean {
     // Dropped after close(): the close handler is on its way.
     if (this.#life.isClosed || this.#socket.destroyed || this.#socket.writableEnded) return true;
+    this.#pendingFrames += 1;
     this.#socket.write(data, this.#afterWrite);
-    return this.#life.noteBacklog(this.#socket.writableLength);
+    return this.#life.noteBacklog(this.#socket.writableLength, this.#pendingFrames);
   }
 
   bufferedBytes(): number {
     return this.#socket.writableLength;
+  }
+
+  bufferedFrames(): number {
+    return this.#pendingFrames;
+  }
+
+  setWaterMarks(marks: WaterMarks): void {
+    this.#life.setWaterMarks(marks);
+  }
+
+  /** Stops reading: the kernel's receive window fills and TCP holds the client's sends. */
+  pause(): boolean {
+    this.#socket.pause();
+    return true;
+  }
+
+  resume(): void {
+    this.#socket.resume();
   }
 
   /** TCP has no close code or reason (they are WebSocket's); taken so callers can treat transports alike. */
@@ -71,7 +92,10 @@ export class TcpTransport implements Transport {
     // peer's FIN: closing with unread bytes would send RST, and a RST makes the client's kernel drop
     // what it has not read yet, the ERROR frame among it.
     this.#life.requestClose(
-      () => this.#socket.end(),
+      () => {
+        this.#socket.resume();
+        this.#socket.end();
+      },
       () => this.#socket.destroy(),
     );
   }
@@ -82,8 +106,9 @@ export class TcpTransport implements Transport {
   }
 
   #afterWrite = (): void => {
+    this.#pendingFrames = Math.max(0, this.#pendingFrames - 1);
     // A write callback after close (with its error) owes no drain.
-    if (!this.#life.isClosed) this.#life.noteFlushed(this.#socket.writableLength);
+    if (!this.#life.isClosed) this.#life.noteFlushed(this.#socket.writableLength, this.#pendingFrames);
   };
 
   #onData(chunk: Buffer): void {

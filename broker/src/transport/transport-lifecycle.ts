@@ -3,7 +3,7 @@
 // is requested once and bounded by a timeout, and the high/low water marks behind `drain`. Each
 // transport owns one and feeds it what its socket reports.
 
-import type { TransportHandlers } from './transport.js';
+import type { TransportHandlers, WaterMarks } from './transport.js';
 
 /** Water marks for the outbound backlog; the options of every transport include them. */
 export interface WaterMarkOptions {
@@ -24,8 +24,7 @@ const DEFAULT_LOW_WATER = 256 * 1024;
 export class TransportLifecycle {
   /** Resolves once the transport is closed, whoever closed it. */
   readonly closed: Promise<void>;
-  readonly highWater: number;
-  readonly lowWater: number;
+  #marks: WaterMarks;
   #closeTimeoutMs: number;
   #handlers: TransportHandlers | undefined;
   /** Chunks that arrived before setHandlers (normally none: handlers are set synchronously). */
@@ -38,12 +37,23 @@ export class TransportLifecycle {
   #resolveClosed: () => void = () => {};
 
   constructor(options: LifecycleOptions, defaultCloseTimeoutMs: number) {
-    this.highWater = options.highWaterBytes ?? DEFAULT_HIGH_WATER;
-    this.lowWater = Math.min(options.lowWaterBytes ?? DEFAULT_LOW_WATER, this.highWater);
+    const highBytes = options.highWaterBytes ?? DEFAULT_HIGH_WATER;
+    const lowBytes = options.lowWaterBytes ?? DEFAULT_LOW_WATER;
+    // Frames are unbounded until a session sets its own marks (setWaterMarks).
+    this.#marks = clampMarks({ highBytes, lowBytes, highFrames: Infinity, lowFrames: Infinity });
     this.#closeTimeoutMs = options.closeTimeoutMs ?? defaultCloseTimeoutMs;
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
+  }
+
+  get marks(): WaterMarks {
+    return this.#marks;
+  }
+
+  /** New bounds; a drain already owed fires under the new low marks at the next flush. */
+  setWaterMarks(marks: WaterMarks): void {
+    this.#marks = clampMarks(marks);
   }
 
   /** The transport is closed (notifyClosed ran). */
@@ -87,25 +97,29 @@ export class TransportLifecycle {
     this.#closeTimer.unref();
   }
 
+  /** Why the transport itself ended the connection, when it did (told to the close handler). */
+  #closeReason: 'ping-timeout' | undefined;
+
   /** The socket or session has ended: resolves `closed` and tells the handlers, each only once. */
-  notifyClosed(): void {
+  notifyClosed(reason?: 'ping-timeout'): void {
     if (this.#isClosed) return;
     this.#isClosed = true;
+    this.#closeReason = reason;
     if (this.#closeTimer) clearTimeout(this.#closeTimer);
     this.#resolveClosed();
     if (this.#handlers) this.#notifyClose();
   }
 
-  /** After a send: false (and `drain` owed) when `bufferedBytes` is at or over the high-water mark. */
-  noteBacklog(bufferedBytes: number): boolean {
-    if (bufferedBytes < this.highWater) return true;
+  /** After a send: false (and `drain` owed) when the backlog is at or over either high-water mark. */
+  noteBacklog(bufferedBytes: number, bufferedFrames = 0): boolean {
+    if (bufferedBytes < this.#marks.highBytes && bufferedFrames < this.#marks.highFrames) return true;
     this.#needDrain = true;
     return false;
   }
 
-  /** After a write left the buffer: fires the owed `drain` once the backlog is under low water. */
-  noteFlushed(bufferedBytes: number): void {
-    if (!this.#needDrain || bufferedBytes >= this.lowWater) return;
+  /** After a write left the buffer: fires the owed `drain` once the backlog is under both low marks. */
+  noteFlushed(bufferedBytes: number, bufferedFrames = 0): void {
+    if (!this.#needDrain || bufferedBytes >= this.#marks.lowBytes || bufferedFrames >= this.#marks.lowFrames) return;
     // Cleared first: a drain handler that sends over the high-water mark again owes a new drain.
     this.#needDrain = false;
     this.#handlers?.drain();
@@ -114,6 +128,15 @@ export class TransportLifecycle {
   #notifyClose(): void {
     if (this.#closeNotified) return;
     this.#closeNotified = true;
-    this.#handlers?.close();
+    this.#handlers?.close(this.#closeReason);
   }
+}
+
+/**
+ * A low mark above its high mark would fire `drain` while still over; one under 1 would never
+ * fire (the backlog is never below 0): keep each low mark within [1, high].
+ */
+function clampMarks(m: WaterMarks): WaterMarks {
+  const low = (value: number, high: number) => Math.max(1, Math.min(value, high));
+  return { highBytes: m.highBytes, lowBytes: low(m.lowBytes, m.highBytes), highFrames: m.highFrames, lowFrames: low(m.lowFrames, m.highFrames) };
 }

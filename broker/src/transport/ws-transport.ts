@@ -4,7 +4,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import type { RawData, WebSocket } from 'ws';
-import type { Transport, TransportHandlers } from './transport.js';
+import type { Transport, TransportHandlers, WaterMarks } from './transport.js';
 import { TransportLifecycle } from './transport-lifecycle.js';
 import type { WaterMarkOptions } from './transport-lifecycle.js';
 
@@ -31,6 +31,10 @@ export class WsTransport implements Transport {
   #ws: WebSocket;
   #life: TransportLifecycle;
   #alive = true;
+  /** Messages handed to ws whose write callback has not run yet. */
+  #pendingFrames = 0;
+  /** Reading stopped by pause(): the peer cannot answer pings meanwhile and is not held to them. */
+  #paused = false;
 
   constructor(ws: WebSocket, options: WsTransportOptions) {
     this.#ws = ws;
@@ -43,7 +47,7 @@ export class WsTransport implements Transport {
     ws.on('pong', () => {
       this.#alive = true;
     });
-    ws.on('close', () => this.#life.notifyClosed());
+    ws.on('close', () => this.#life.notifyClosed(this.#pingTimedOut ? 'ping-timeout' : undefined));
     // 'close' always follows 'error' (bad UTF-8 → 1007, too big → 1009, reset): the session learns
     // of the end from the close handler; the listener only keeps the error from being thrown.
     ws.on('error', () => {});
@@ -58,15 +62,42 @@ export class WsTransport implements Transport {
     // Text when the bytes are valid UTF-8, binary otherwise: a browser fails the whole connection on
     // invalid UTF-8 in a text message (RFC 6455 §8.1), and STOMP bodies may be arbitrary bytes.
     // (RabbitMQ sends text regardless, reference §4; this is the one behaviour we change on purpose.)
+    this.#pendingFrames += 1;
     this.#ws.send(data, { binary: !isUtf8(data) }, this.#afterWrite);
-    return this.#life.noteBacklog(this.#ws.bufferedAmount);
+    return this.#life.noteBacklog(this.#ws.bufferedAmount, this.#pendingFrames);
   }
 
   bufferedBytes(): number {
     return this.#ws.bufferedAmount;
   }
 
+  bufferedFrames(): number {
+    return this.#pendingFrames;
+  }
+
+  setWaterMarks(marks: WaterMarks): void {
+    this.#life.setWaterMarks(marks);
+  }
+
+  /** Pauses the underlying socket: TCP flow control then holds the client's further messages. */
+  pause(): boolean {
+    if (this.#ws.readyState !== this.#ws.OPEN) return true;
+    this.#paused = true;
+    this.#ws.pause();
+    return true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    // Time spent paused by us is no silence of the peer's.
+    this.#alive = true;
+    this.#ws.resume();
+  }
+
   close(code = 1000, reason = ''): void {
+    // The closing handshake needs the peer's close frame read.
+    this.resume();
     this.#life.requestClose(
       // ws queues the close frame behind every message already sent, then waits for the peer's reply.
       () => this.#ws.close(validCloseCode(code), truncateReason(reason)),
@@ -83,9 +114,14 @@ export class WsTransport implements Transport {
    * One ping-interval tick: a peer that answered nothing (no pong, no message) since the previous
    * tick is dead and terminated (returns false); otherwise it is pinged again.
    */
+  #pingTimedOut = false;
+
   pingTick(): boolean {
     if (this.#ws.readyState !== this.#ws.OPEN) return true;
+    // A pong cannot be read while we hold the socket paused: the peer is not dead for that.
+    if (this.#paused) return true;
     if (!this.#alive) {
+      this.#pingTimedOut = true;
       this.#ws.terminate();
       return false;
     }
@@ -95,7 +131,8 @@ export class WsTransport implements Transport {
   }
 
   #afterWrite = (): void => {
-    this.#life.noteFlushed(this.#ws.bufferedAmount);
+    this.#pendingFrames = Math.max(0, this.#pendingFrames - 1);
+    this.#life.noteFlushed(this.#ws.bufferedAmount, this.#pendingFrames);
   };
 
   #onData(chunk: Buffer): void {

@@ -63,6 +63,8 @@ export class MemorySession implements EngineSession, QueueOwner {
   readonly #consumers = new Map<string, SessionConsumer>();
   readonly #owned = new Set<MemoryQueue>();
   #prefetch = 0;
+  /** setFlow(false): ack-mode consumers take nothing until setFlow(true). */
+  #flowActive = true;
   readonly #outbox = new Deque<OutboxItem>();
   #flushScheduled = false;
   /** A consumer was refused because the outbox was full: re-dispatch once it drains. */
@@ -172,7 +174,7 @@ export class MemorySession implements EngineSession, QueueOwner {
       active: true,
       canTake: () =>
         consumer.active &&
-        (consumer.noAck || consumer.prefetch === 0 || consumer.unacked < consumer.prefetch) &&
+        (consumer.noAck || (this.#flowActive && (consumer.prefetch === 0 || consumer.unacked < consumer.prefetch))) &&
         this.#outboxHasRoom(),
       take: (entry, from) => this.#assign(consumer, entry, from),
       cancelledByServer: () => this.#serverCancel(consumer),
@@ -200,6 +202,14 @@ export class MemorySession implements EngineSession, QueueOwner {
 
   nack(deliveryTag: number, multiple: boolean, requeue: boolean): void {
     this.#settle(deliveryTag, multiple, requeue ? 'requeue' : 'reject');
+  }
+
+  /** The equivalent of basic.qos(global=true) on the channel: pausing holds ack-mode consumers. */
+  async setFlow(active: boolean): Promise<void> {
+    this.#assertOpen();
+    if (this.#flowActive === active) return;
+    this.#flowActive = active;
+    if (active) for (const consumer of [...this.#consumers.values()]) consumer.queue.dispatch();
   }
 
   async close(): Promise<void> {

@@ -2,11 +2,32 @@
 
 import { randomBytes } from 'node:crypto';
 import { directSubscriptionQueueUse, parseDestination, planSubscribe, withoutDeclareChecks } from '../../destination/index.js';
-import { stompError } from '../../errors.js';
-import { getHeader } from '../../stomp/frame.js';
-import type { CommandHandler } from '../context.js';
-import { runSubscribePlan } from '../plan-executor.js';
+import { shareableBinding } from '../../destination/shared-binding.js';
+import type { SubscribePlan } from '../../destination/types.js';
+import { stompError, type StompError } from '../../errors.js';
+import { getHeader, type Frame } from '../../stomp/frame.js';
+import type { CommandHandler, ConnectedContext } from '../context.js';
+import { asStompError, runSubscribePlan } from '../plan-executor.js';
 import { subscriptionTag, type Subscription } from '../subscriptions.js';
+
+/**
+ * A subscription served from the node's shared queue (same checks, same deliveries, no queue of its
+ * own). undefined: not shareable here, run the ordinary plan; 'done' or an error otherwise.
+ */
+async function runShared(ctx: ConnectedContext, plan: SubscribePlan, frame: Frame, sub: Subscription): Promise<StompError | 'done' | undefined> {
+  const binding = ctx.engine.consumeShared === undefined ? undefined : shareableBinding(plan, frame);
+  if (binding === undefined || ctx.engine.consumeShared === undefined) return undefined;
+  try {
+    // basic.qos on the session's channel still limits its later subscriptions (reference §2.6).
+    if (plan.prefetch !== undefined) await ctx.engine.setPrefetch(plan.prefetch);
+    const consumerTag = await ctx.engine.consumeShared(binding, (d) => ctx.deliver(sub, d));
+    if (consumerTag === undefined) return undefined;
+    ctx.subscriptions.setConsumer(sub, consumerTag);
+    return 'done';
+  } catch (e) {
+    return asStompError(e);
+  }
+}
 
 export const handleSubscribe: CommandHandler = async (ctx, frame) => {
   const id = getHeader(frame, 'id');
@@ -54,8 +75,8 @@ export const handleSubscribe: CommandHandler = async (ctx, frame) => {
   };
   // Registered before consuming: a /queue subscription can receive messages before consume resolves.
   ctx.subscriptions.add(sub);
-  const failed = await runSubscribePlan(ctx, plan.value, sub);
-  if (failed) {
+  const failed = (await runShared(ctx, plan.value, frame, sub)) ?? (await runSubscribePlan(ctx, plan.value, sub));
+  if (failed !== undefined && failed !== 'done') {
     ctx.subscriptions.remove(sub);
     return failed;
   }
