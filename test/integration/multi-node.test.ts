@@ -159,11 +159,10 @@ async function clientWhenReady(node: ThumperServer, attempts = 40): Promise<Stom
   throw new Error(`the gateway never took a CONNECT again: ${String(last)}`);
 }
 
-// Subscriptions are not restored after a broker loss (docs/compatibility.md "Not yet"): the session
-// ends with an ERROR that tells the client to reconnect, and the reconnected client is served
-// through the next configured URL. Two separately booted nodes stand in for two cluster members:
-// clustering them would need a shared epmd and Erlang cookie, which the harness does not set up, and
-// with nothing restored there is no cluster-only state (a mirrored or quorum queue) to check.
+// With amqp.onConnectionLoss=close a broker loss ends each session with an ERROR that tells the
+// client to reconnect, and the reconnected client is served through the next configured URL. Two
+// separately booted nodes stand in for two cluster members. Restoring subscriptions (the default,
+// `restore`) is tested on a real cluster in amqp-failover.test.ts.
 describe('losing the RabbitMQ node in use, with two AMQP URLs', SUITE, () => {
   test('sessions get an ERROR saying reconnect; the gateway moves to the other URL and serves again', async () => {
     const lost = await startRabbitNode();
@@ -172,6 +171,7 @@ describe('losing the RabbitMQ node in use, with two AMQP URLs', SUITE, () => {
       THUMPER_AMQP_URL: `${lost.amqpUrl},${rabbit.amqpUrl}`,
       THUMPER_AMQP_RECONNECT_INITIAL_MS: '50',
       THUMPER_AMQP_RECONNECT_MAX_MS: '500',
+      THUMPER_AMQP_ON_CONNECTION_LOSS: 'close',
     });
     const queue = `mn-failover-${run}`;
     queues.push(queue);

@@ -59,10 +59,25 @@ export function resourceLocked(queue: string, vhost: string): StompError {
   );
 }
 
-// Subscriptions are not restored on another connection (docs/compatibility.md "Not yet"): the
-// client must reconnect, and this text is what tells it so.
+// With amqp.onConnectionLoss=close, or for a session that had calls in flight when the connection
+// went, the session is not restored: the client must reconnect, and this text is what tells it so.
 export const CONNECTION_LOST_DETAIL = 'lost the connection to RabbitMQ; reconnect (subscriptions are not restored)';
 
 export function connectionLost(): StompError {
   return stompError('ENGINE_UNAVAILABLE', CONNECTION_LOST_DETAIL);
+}
+
+/** A restore that failed: `why` is the broker's reply text or what ran out. */
+export function restoreFailed(why: string): StompError {
+  return stompError('ENGINE_UNAVAILABLE', `lost the connection to RabbitMQ and could not restore the subscriptions (${why}); reconnect`);
+}
+
+/** RabbitMQ names server-named queues itself: a new connection cannot declare one under the old name. */
+export function unrestorableQueue(queue: string): StompError {
+  return restoreFailed(`the server-named queue '${queue}' (e.g. a /temp-queue) cannot be declared again`);
+}
+
+/** connection.blocked outlasted amqp.blockedPublishTimeoutMs. `reason` is RabbitMQ's (e.g. "low on memory"). */
+export function publishBlocked(reason: string): StompError {
+  return stompError('ENGINE_UNAVAILABLE', `RabbitMQ is refusing publishes (resource alarm: ${reason}); try again later`);
 }

@@ -3,8 +3,13 @@
 // A channel failure is reported exactly once: to the calls in flight (they reject with it) or,
 // when none is in flight to blame, through events.onClosed.
 // Sessions share pooled connections, but RabbitMQ scopes exclusive queues to a connection; the
-// session restores per-STOMP-connection exclusivity itself (see #lockedElsewhere, #teardown).
+// session restores per-STOMP-connection exclusivity itself (exclusive-queues.ts).
+// When the connection (not the channel) is lost and nothing is in flight, the session restores
+// itself on a new channel (amqp.onConnectionLoss=restore): it replays what subscription-record.ts
+// kept, reuses its own consumer tags, and shows the session above one increasing sequence of
+// delivery tags across channels (delivery-tags.ts). The session layer never sees the switch.
 
+import { randomBytes } from 'node:crypto';
 import type { Channel, ConfirmChannel, ConsumeMessage, Message, Options } from 'amqplib';
 import type { Logger } from 'pino';
 import {
@@ -17,11 +22,47 @@ import {
 import { stompError, type StompError } from '../../errors.js';
 import type { QueueSpec } from '../../destination/types.js';
 import type { Delivery, OutboundMessage } from '../message.js';
-import { amqpErrorToStomp, resourceLocked } from './amqp-errors.js';
+import { amqpErrorToStomp, parseAmqpError, resourceLocked, restoreFailed, unrestorableQueue } from './amqp-errors.js';
 import { fitsShortstr, oversizedProperty, toAmqpArgs, toDelivery, toPublishOptions } from './amqp-args.js';
+import { abortReason, untilAborted } from './abortable.js';
+import { boundWhileBlocked, whenUnblocked } from './blocked-publish.js';
 import type { Lease } from './connection-pool.js';
+import { DeliveryTags } from './delivery-tags.js';
+import { ExclusiveQueues } from './exclusive-queues.js';
+import { SubscriptionRecord, type ConsumerRecipe } from './subscription-record.js';
 
-type State = 'open' | 'closing' | 'closed';
+type State = 'open' | 'restoring' | 'closing' | 'closed';
+
+/** What a session does when its connection is lost: replay its subscriptions, or end with an ERROR. */
+export type OnConnectionLoss = 'restore' | 'close';
+
+export interface ChannelLease {
+  readonly lease: Lease;
+  readonly channel: ConfirmChannel;
+}
+
+/** Told when a restore starts and how it ended (summary log, metrics). */
+export interface RestoreObserver {
+  started(): void;
+  ended(result: 'restored' | 'failed', ms: number): void;
+}
+
+export interface AmqpSessionOptions {
+  readonly channel: ConfirmChannel;
+  readonly lease: Lease;
+  readonly ctx: EngineSessionContext;
+  readonly events: EngineSessionEvents;
+  readonly onEnd: () => void;
+  readonly onConfirm?: ((seconds: number) => void) | undefined;
+  readonly onConnectionLoss: OnConnectionLoss;
+  readonly restoreTimeoutMs: number;
+  readonly blockedPublishTimeoutMs: number;
+  /** A new channel on a pooled connection once RabbitMQ answers again; rejects when it will not. */
+  readonly reopen: (signal: AbortSignal) => Promise<ChannelLease>;
+  readonly restoreObserver?: RestoreObserver | undefined;
+}
+
+type OnDelivery = (d: Delivery) => void;
 
 const sessionClosed = (): StompError => stompError('ENGINE_ERROR', 'the engine session is closed');
 
@@ -31,13 +72,14 @@ function tooLong(what: string, value: string): StompError {
 }
 
 export class AmqpSession implements EngineSession {
-  readonly #channel: ConfirmChannel;
-  readonly #lease: Lease;
+  #channel: ConfirmChannel;
+  #lease: Lease;
+  /** The current channel has not closed. */
+  #channelOpen = true;
+  readonly #options: AmqpSessionOptions;
   readonly #vhost: string;
   readonly #events: EngineSessionEvents;
   readonly #log: Logger;
-  readonly #onEnd: () => void;
-  readonly #onConfirm: ((seconds: number) => void) | undefined;
   #state: State = 'open';
   /** Calls awaiting the broker: a channel failure is theirs to report while any are in flight. */
   #pending = 0;
@@ -47,42 +89,27 @@ export class AmqpSession implements EngineSession {
   #reported = false;
   #finished: Promise<void> | undefined;
   #drained: Promise<void> | undefined;
-  /** Exclusive queues this session declared: deleted when it ends, as a connection close would. */
-  readonly #ownedExclusive = new Set<string>();
-  /** The owned ones that are also auto-delete: the broker drops them with their last consumer. */
-  readonly #ownedAutoDelete = new Set<string>();
-  /** Consumer tag → queue, to know when an owned queue is gone without us deleting it. */
-  readonly #consumerQueues = new Map<string, string>();
+  /** Settles (never rejects) when a restore in progress has ended either way. */
+  #restoring: Promise<void> | undefined;
+  #restoreAbort: AbortController | undefined;
+  readonly #exclusive: ExclusiveQueues;
+  readonly #record = new SubscriptionRecord<OnDelivery>();
+  readonly #tags = new DeliveryTags();
+  /** Unique per session, as RabbitMQ's generated amq.ctag-… tags are: tags are compared across sessions. */
+  readonly #tagPrefix = `thumper.ctag-${randomBytes(9).toString('base64url')}`;
+  #nextConsumer = 1;
+  /** setFlow's last state, re-applied on a restored channel. */
+  #flowActive = true;
 
-  constructor(
-    channel: ConfirmChannel,
-    lease: Lease,
-    ctx: EngineSessionContext,
-    events: EngineSessionEvents,
-    onEnd: () => void,
-    onConfirm?: (seconds: number) => void,
-  ) {
-    this.#channel = channel;
-    this.#lease = lease;
-    this.#vhost = ctx.vhost;
-    this.#events = events;
-    this.#log = ctx.log;
-    this.#onEnd = onEnd;
-    this.#onConfirm = onConfirm;
-    // The broker's reason arrives as 'error' just before 'close'; a lost connection sends 'close' only.
-    channel.on('error', (err: Error) => {
-      this.#failure ??= amqpErrorToStomp(err);
-    });
-    channel.on('close', () => this.#onChannelClosed());
-    // basic.cancel from the broker: the queue was deleted (or its node went down).
-    channel.on('cancel', (fields: { consumerTag: string }) => {
-      this.#log.info({ consumerTag: fields.consumerTag }, 'RabbitMQ cancelled a consumer');
-      this.#consumerGone(fields.consumerTag, true);
-      this.#guard('onCancelled', () => this.#events.onCancelled(fields.consumerTag));
-    });
-    channel.on('handler-error', (err: Error, event: string) => {
-      this.#log.error({ err: err.message, event }, 'amqplib channel handler failed');
-    });
+  constructor(options: AmqpSessionOptions) {
+    this.#options = options;
+    this.#channel = options.channel;
+    this.#lease = options.lease;
+    this.#vhost = options.ctx.vhost;
+    this.#events = options.events;
+    this.#log = options.ctx.log;
+    this.#exclusive = new ExclusiveQueues(this, options.lease, options.ctx.log);
+    this.#attach(options.channel);
   }
 
   publish(exchange: string, routingKey: string, message: OutboundMessage, confirm: boolean): Promise<void> {
@@ -93,23 +120,27 @@ export class AmqpSession implements EngineSession {
       return rejectWith(stompError('INVALID_HEADER', `AMQP property ${property} is longer than 255 bytes`));
     }
     return this.#run(undefined, async () => {
+      const lease = this.#lease;
+      const bound = this.#options.blockedPublishTimeoutMs;
+      await whenUnblocked(lease, bound);
       const options = toPublishOptions(message);
       if (!confirm) {
         if (!this.#publish(exchange, routingKey, message, options)) {
-          await this.#drain();
+          await boundWhileBlocked(lease, bound, this.#drain());
           // Drain also ends when the channel closes: then this publish is the call to blame.
           if (this.#state !== 'open') throw new Error('channel closed');
         }
         return;
       }
       const started = process.hrtime.bigint();
-      await new Promise<void>((resolve, reject) => {
+      const confirmed = new Promise<void>((resolve, reject) => {
         this.#publish(exchange, routingKey, message, options, (err: unknown) => {
-          this.#onConfirm?.(Number(process.hrtime.bigint() - started) / 1e9);
+          this.#options.onConfirm?.(Number(process.hrtime.bigint() - started) / 1e9);
           if (err === null || err === undefined) resolve();
           else reject(err instanceof Error ? err : new Error(String(err)));
         });
       });
+      await boundWhileBlocked(lease, bound, confirmed);
     });
   }
 
@@ -137,25 +168,30 @@ export class AmqpSession implements EngineSession {
   declareQueue(spec: QueueSpec): Promise<string> {
     if (!fitsShortstr(spec.name)) return rejectWith(tooLong('queue', spec.name));
     return this.#run(spec.name === '' ? undefined : spec.name, async () => {
-      const ok = await this.#channel.assertQueue(spec.name, {
-        durable: spec.durable,
-        autoDelete: spec.autoDelete,
-        exclusive: spec.exclusive,
-        arguments: toAmqpArgs(spec.arguments),
-      });
-      if (spec.exclusive && !this.#lease.exclusiveOwners.has(ok.queue)) {
-        this.#lease.exclusiveOwners.set(ok.queue, this);
-        this.#ownedExclusive.add(ok.queue);
-        if (spec.autoDelete) this.#ownedAutoDelete.add(ok.queue);
-      }
-      return ok.queue;
+      const name = await this.#declareOn(this.#channel, spec);
+      this.#record.declared(name, spec);
+      return name;
     });
+  }
+
+  async #declareOn(channel: Channel, spec: QueueSpec): Promise<string> {
+    const ok = await channel.assertQueue(spec.name, {
+      durable: spec.durable,
+      autoDelete: spec.autoDelete,
+      exclusive: spec.exclusive,
+      arguments: toAmqpArgs(spec.arguments),
+    });
+    // A replay abandoned mid-way may still get its answer after teardown: it owns nothing then.
+    const live = channel === this.#channel && (this.#state === 'open' || this.#state === 'restoring');
+    if (live) this.#exclusive.declared(ok.queue, spec);
+    return ok.queue;
   }
 
   checkQueue(name: string): Promise<void> {
     if (!fitsShortstr(name)) return rejectWith(tooLong('queue', name));
     return this.#run(name, async () => {
       await this.#channel.checkQueue(name);
+      this.#record.checked(name);
     });
   }
 
@@ -165,6 +201,7 @@ export class AmqpSession implements EngineSession {
     }
     return this.#run(queue, async () => {
       await this.#channel.bindQueue(queue, exchange, routingKey);
+      this.#record.bound(queue, exchange, routingKey);
     });
   }
 
@@ -172,7 +209,8 @@ export class AmqpSession implements EngineSession {
     if (!fitsShortstr(name)) return rejectWith(tooLong('queue', name));
     return this.#run(name, async () => {
       await this.#channel.deleteQueue(name);
-      this.#disown(name);
+      this.#record.deleted(name);
+      this.#exclusive.disown(name);
     });
   }
 
@@ -180,75 +218,116 @@ export class AmqpSession implements EngineSession {
     return this.#run(undefined, async () => {
       // basic.qos global=false: per consumer, for consumers started after it (RabbitMQ ≥ 3.3).
       await this.#channel.prefetch(count, false);
+      this.#record.prefetch(count);
     });
   }
 
-  consume(queue: string, options: ConsumeOptions, onDelivery: (d: Delivery) => void): Promise<string> {
+  consume(queue: string, options: ConsumeOptions, onDelivery: OnDelivery): Promise<string> {
     if (!fitsShortstr(queue)) return rejectWith(tooLong('queue', queue));
+    // Our own tag, so a restored consumer keeps it and the session's subscription map stays valid.
+    const tag = `${this.#tagPrefix}-${this.#nextConsumer++}`;
     return this.#run(queue, async () => {
-      const ok = await this.#channel.consume(
-        queue,
-        // null = server cancel, reported by the channel's 'cancel' listener with its tag.
-        (msg: ConsumeMessage | null) => {
-          if (msg !== null) this.#guard('onDelivery', () => onDelivery(toDelivery(msg)));
-        },
-        { noAck: options.noAck, arguments: toAmqpArgs(options.args) },
-      );
-      this.#consumerQueues.set(ok.consumerTag, queue);
-      return ok.consumerTag;
+      await this.#consumeOn(this.#channel, { tag, queue, options, onDelivery });
+      this.#record.consumed(tag, queue, options, onDelivery);
+      return tag;
     });
+  }
+
+  async #consumeOn(channel: Channel, recipe: Omit<ConsumerRecipe<OnDelivery>, 'prefetch'>): Promise<void> {
+    const { tag, queue, options, onDelivery } = recipe;
+    await channel.consume(
+      queue,
+      // null = server cancel, reported by the channel's 'cancel' listener with its tag.
+      (msg: ConsumeMessage | null) => {
+        if (msg === null || channel !== this.#channel) return;
+        const delivery = { ...toDelivery(msg), deliveryTag: this.#tags.toVirtual(msg.fields.deliveryTag) };
+        this.#guard('onDelivery', () => onDelivery(delivery));
+      },
+      { noAck: options.noAck, arguments: toAmqpArgs(options.args), consumerTag: tag },
+    );
+    this.#exclusive.consumed(tag, queue);
   }
 
   cancel(consumerTag: string): Promise<void> {
     return this.#run(undefined, async () => {
       await this.#channel.cancel(consumerTag);
-      this.#consumerGone(consumerTag, false);
+      this.#record.cancelled(consumerTag, false);
+      this.#exclusive.consumerGone(consumerTag, false);
     });
   }
 
   ack(deliveryTag: number, multiple: boolean): void {
-    if (this.#state !== 'open') return;
+    const tag = this.#settleable(deliveryTag);
+    if (tag === undefined) return;
     try {
-      this.#channel.ack(tagOnly(deliveryTag), multiple);
+      this.#channel.ack(tagOnly(tag), multiple);
     } catch (err) {
       this.#log.debug({ err: (err as Error).message }, 'ack on a closing channel dropped');
     }
   }
 
   nack(deliveryTag: number, multiple: boolean, requeue: boolean): void {
-    if (this.#state !== 'open') return;
+    const tag = this.#settleable(deliveryTag);
+    if (tag === undefined) return;
     try {
-      this.#channel.nack(tagOnly(deliveryTag), multiple, requeue);
+      this.#channel.nack(tagOnly(tag), multiple, requeue);
     } catch (err) {
       this.#log.debug({ err: (err as Error).message }, 'nack on a closing channel dropped');
     }
   }
 
+  /**
+   * The current channel's tag for a settlement, or undefined to drop it: the channel is gone, or the
+   * tag is from a channel before a restore (RabbitMQ requeued that delivery and sends it again).
+   * Deliveries of a channel being restored may be settled as soon as they arrive.
+   */
+  #settleable(deliveryTag: number): number | undefined {
+    if ((this.#state !== 'open' && this.#state !== 'restoring') || !this.#channelOpen) return undefined;
+    return this.#tags.toChannel(deliveryTag);
+  }
+
+  /**
+   * Slow-consumer flow control: basic.qos(global=true) limits the whole channel and RabbitMQ applies
+   * it to existing consumers at once (the per-consumer global=false limits stay in force besides).
+   * Paused = 1: nothing more is sent while any delivery is un-acked (0 would mean unlimited).
+   * noAck consumers ignore qos, which is why the session ends auto subscriptions that fall behind.
+   */
+  setFlow(active: boolean): Promise<void> {
+    return this.#run(undefined, async () => {
+      await this.#channel.prefetch(active ? 0 : 1, true);
+      this.#flowActive = active;
+    });
+  }
+
   close(): Promise<void> {
-    if (this.#state === 'open') this.#state = 'closing';
-    return this.#teardown(true);
+    if (this.#state === 'open' || this.#state === 'restoring') this.#state = 'closing';
+    this.#restoreAbort?.abort(new EngineError(sessionClosed()));
+    return this.#teardown();
   }
 
   /** Engine stop: report `error` as for a broker failure, then close the channel. */
   terminate(error: StompError): Promise<void> {
-    if (this.#state === 'open') {
+    if (this.#state === 'open' || this.#state === 'restoring') {
       this.#failure ??= error;
       this.#state = 'closing';
       this.#report();
     }
-    return this.#teardown(true);
+    this.#restoreAbort?.abort(new EngineError(error));
+    return this.#teardown();
   }
 
   /** Runs one broker call, mapping any failure to the single error this channel reports. */
   async #run<T>(queue: string | undefined, call: () => Promise<T>): Promise<T> {
+    // Called while restoring: run on the new channel, or fail as the restore did.
+    if (this.#state === 'restoring') await this.#restoring;
     if (this.#state !== 'open') throw new EngineError(this.#failure ?? sessionClosed());
-    if (queue !== undefined && this.#lockedElsewhere(queue)) {
+    if (queue !== undefined && this.#exclusive.lockedElsewhere(queue)) {
       // What RabbitMQ does to a second connection touching an exclusive queue: a channel error.
       const failure = resourceLocked(queue, this.#vhost);
       this.#failure = failure;
       this.#reported = true;
       this.#state = 'closing';
-      void this.#teardown(true);
+      void this.#teardown();
       throw new EngineError(failure);
     }
     this.#pending += 1;
@@ -266,33 +345,11 @@ export class AmqpSession implements EngineSession {
     }
   }
 
-  /**
-   * Forget an owned exclusive queue the broker has deleted by itself (server cancel; last consumer
-   * of an auto-delete one gone), so teardown never deletes a namesake declared since.
-   */
-  #consumerGone(consumerTag: string, queueDeleted: boolean): void {
-    const queue = this.#consumerQueues.get(consumerTag);
-    this.#consumerQueues.delete(consumerTag);
-    if (queue === undefined || !this.#ownedExclusive.has(queue)) return;
-    const stillConsumed = [...this.#consumerQueues.values()].includes(queue);
-    if (queueDeleted || (this.#ownedAutoDelete.has(queue) && !stillConsumed)) this.#disown(queue);
-  }
-
-  #disown(queue: string): void {
-    if (!this.#ownedExclusive.delete(queue)) return;
-    this.#ownedAutoDelete.delete(queue);
-    if (this.#lease.exclusiveOwners.get(queue) === this) this.#lease.exclusiveOwners.delete(queue);
-  }
-
-  #lockedElsewhere(queue: string): boolean {
-    const owner = this.#lease.exclusiveOwners.get(queue);
-    return owner !== undefined && owner !== this;
-  }
-
   #failureFor(err: unknown): StompError {
     if (this.#failure !== undefined) return this.#failure;
     if (this.#state !== 'open') return sessionClosed();
-    // Refused before anything reached the wire: the channel is fine.
+    // Refused before anything reached the wire (or a publish bounded by a resource alarm): the
+    // channel is fine.
     if (err instanceof EngineError) return err.error;
     if (err instanceof Error && err.message === 'message nacked') {
       // basic.nack: the broker could not take the message (e.g. x-overflow reject-publish); the
@@ -304,20 +361,178 @@ export class AmqpSession implements EngineSession {
     this.#log.warn({ err: (err as Error).message }, 'AMQP call failed locally; closing the channel');
     this.#failure = amqpErrorToStomp(err);
     this.#state = 'closing';
-    void this.#teardown(true);
+    void this.#teardown();
     return this.#failure;
   }
 
-  #onChannelClosed(): void {
+  /** Listeners for one channel; events of a channel replaced by a restore are ignored. */
+  #attach(channel: ConfirmChannel): void {
+    let errored = false;
+    // The broker's reason arrives as 'error' just before 'close'; a lost connection sends 'close' only.
+    channel.on('error', (err: Error) => {
+      errored = true;
+      // While restoring, the replay step that provoked it fails with the same text.
+      if (channel === this.#channel && this.#state !== 'restoring') this.#failure ??= amqpErrorToStomp(err);
+    });
+    channel.on('close', () => {
+      if (channel === this.#channel) this.#onChannelClosed(errored);
+    });
+    // basic.cancel from the broker: the queue was deleted (or its node went down).
+    channel.on('cancel', (fields: { consumerTag: string }) => {
+      if (channel !== this.#channel) return;
+      this.#log.info({ consumerTag: fields.consumerTag }, 'RabbitMQ cancelled a consumer');
+      this.#record.cancelled(fields.consumerTag, true);
+      this.#exclusive.consumerGone(fields.consumerTag, true);
+      this.#guard('onCancelled', () => this.#events.onCancelled(fields.consumerTag));
+    });
+    channel.on('handler-error', (err: Error, event: string) => {
+      this.#log.error({ err: err.message, event }, 'amqplib channel handler failed');
+    });
+  }
+
+  #onChannelClosed(errored: boolean): void {
+    this.#channelOpen = false;
+    // A replay step fails with it; the restore decides what follows.
+    if (this.#state === 'restoring') return;
     const wasOpen = this.#state === 'open';
+    if (wasOpen && !errored && this.#restorable()) {
+      this.#startRestore();
+      return;
+    }
     this.#state = 'closed';
+    if (wasOpen && !errored && this.#options.onConnectionLoss === 'restore' && !this.#lease.stopping()) {
+      // Not restorable (a call in flight, a server-named queue): counted as a failed restore, once
+      // the other sessions of the lost connection (closed in the same turn) have started theirs,
+      // so the summary line counts them together.
+      const observer = this.#options.restoreObserver;
+      observer?.started();
+      queueMicrotask(() => observer?.ended('failed', 0));
+    }
     if (wasOpen) {
       // No 'error' before 'close': the connection went (or the engine is stopping).
-      this.#failure ??= this.#lease.lostReason();
+      this.#failure ??= this.#unrestorableReason() ?? this.#lease.lostReason();
       this.#log.info({ code: this.#failure.code, detail: this.#failure.detail }, 'AMQP channel closed');
       this.#report();
     }
-    void this.#teardown(false);
+    void this.#teardown();
+  }
+
+  /**
+   * Calls in flight (a publish awaiting its confirm, a SUBSCRIBE declaring) fail with the channel, so
+   * the session ends as it would without restore: every SEND in flight gets its ERROR.
+   */
+  #restorable(): boolean {
+    return (
+      this.#options.onConnectionLoss === 'restore' &&
+      !this.#lease.stopping() &&
+      this.#pending === 0 &&
+      this.#unrestorableReason() === undefined
+    );
+  }
+
+  #unrestorableReason(): StompError | undefined {
+    if (this.#options.onConnectionLoss !== 'restore' || this.#lease.stopping()) return undefined;
+    const queue = this.#record.serverNamedQueue();
+    return queue === undefined ? undefined : unrestorableQueue(queue);
+  }
+
+  #startRestore(): void {
+    this.#state = 'restoring';
+    const started = performance.now();
+    this.#options.restoreObserver?.started();
+    // RabbitMQ deleted the lost connection's exclusive queues; the replay declares them again.
+    this.#exclusive.forgetAll();
+    this.#lease.release();
+    this.#tags.newGeneration();
+    const abort = new AbortController();
+    this.#restoreAbort = abort;
+    const limit = this.#options.restoreTimeoutMs;
+    const timer = setTimeout(() => abort.abort(new Error(`not restored within ${limit} ms`)), limit);
+    const restoring: Promise<void> = this.#restore(abort.signal).then(
+      () => {
+        this.#restoreEnded(restoring, timer);
+        const ms = Math.round(performance.now() - started);
+        this.#options.restoreObserver?.ended('restored', ms);
+        if (this.#state === 'restoring') this.#state = 'open';
+        this.#log.debug({ ms, consumers: this.#record.consumerTags().length }, 'AMQP session restored on a new channel');
+      },
+      (err: unknown) => {
+        this.#restoreEnded(restoring, timer);
+        this.#options.restoreObserver?.ended('failed', Math.round(performance.now() - started));
+        // close() or terminate() ended the session meanwhile and said (or did not say) why.
+        if (this.#state !== 'restoring') return;
+        this.#failure ??= restoreFailed(restoreFailureText(err));
+        this.#log.info({ detail: this.#failure.detail }, 'AMQP session not restored');
+        this.#state = 'closing';
+        this.#report();
+        void this.#teardown();
+      },
+    );
+    this.#restoring = restoring;
+  }
+
+  #restoreEnded(restoring: Promise<void>, timer: NodeJS.Timeout): void {
+    clearTimeout(timer);
+    // Waiters already hold the promise; a later restore installs its own.
+    if (this.#restoring !== restoring) return;
+    this.#restoring = undefined;
+    this.#restoreAbort = undefined;
+  }
+
+  /** New channels until one takes the whole replay; a broker refusal or the signal ends it. */
+  async #restore(signal: AbortSignal): Promise<void> {
+    // Bounded by the signal's timeout: each round waits for the pool to be ready again.
+    for (;;) {
+      const { lease, channel } = await this.#options.reopen(signal);
+      if (signal.aborted || this.#state !== 'restoring') {
+        lease.release();
+        channel.close().catch(() => {});
+        throw abortReason(signal);
+      }
+      this.#lease = lease;
+      this.#exclusive.moveTo(lease);
+      this.#channel = channel;
+      this.#channelOpen = true;
+      this.#attach(channel);
+      try {
+        await untilAborted(this.#replay(channel), signal);
+      } catch (err) {
+        // The broker said no (or time ran out): final. Only a connection lost again is retried.
+        if (signal.aborted || this.#channelOpen || parseAmqpError(err).code !== undefined) throw err;
+      }
+      if (this.#channelOpen) return;
+      this.#log.debug('lost the connection again while restoring');
+      this.#exclusive.forgetAll();
+      this.#tags.newGeneration();
+      lease.release();
+    }
+  }
+
+  /** Order matters: queues exist and are bound before their consumers start under their prefetch. */
+  async #replay(channel: ConfirmChannel): Promise<void> {
+    if (!this.#flowActive) await channel.prefetch(1, true);
+    for (const step of this.#record.replay()) {
+      switch (step.kind) {
+        case 'qos':
+          await channel.prefetch(step.prefetch, false);
+          break;
+        case 'declare':
+          if (step.spec.exclusive && this.#exclusive.lockedElsewhere(step.spec.name)) {
+            throw new EngineError(resourceLocked(step.spec.name, this.#vhost));
+          }
+          await this.#declareOn(channel, step.spec);
+          break;
+        case 'check':
+          await channel.checkQueue(step.queue);
+          break;
+        case 'bind':
+          await channel.bindQueue(step.queue, step.exchange, step.routingKey);
+          break;
+        case 'consume':
+          await this.#consumeOn(channel, step.recipe);
+          break;
+      }
+    }
   }
 
   /** onClosed only when no call in flight will carry the failure (never both). */
@@ -330,68 +545,40 @@ export class AmqpSession implements EngineSession {
 
   /**
    * Once per session: delete its exclusive queues (a connection close would have), close the
-   * channel, free the slot. `channelUsable` false: the channel is gone, use a spare one.
+   * channel, free the slot. A channel already gone: use a spare one for the deletes.
    */
-  #teardown(channelUsable: boolean): Promise<void> {
+  #teardown(): Promise<void> {
     this.#finished ??= (async () => {
-      if (channelUsable) {
-        await this.#deleteOwned(this.#channel);
+      // A restore being abandoned settles first, leaving #channel and #lease to tear down.
+      await this.#restoring;
+      await this.#exclusive.deleteAll(this.#channelOpen ? this.#channel : undefined);
+      if (this.#channelOpen) {
         try {
           await this.#channel.close();
         } catch {
           // Already closed by the broker or with the connection.
         }
-      } else if (this.#ownedExclusive.size > 0) {
-        await this.#deleteOwnedOnSpareChannel();
       }
       this.#state = 'closed';
-      for (const name of [...this.#ownedExclusive]) this.#disown(name);
-      this.#consumerQueues.clear();
+      this.#exclusive.forgetAll();
       this.#lease.release();
-      this.#onEnd();
+      this.#options.onEnd();
     })();
     return this.#finished;
   }
 
-  async #deleteOwned(channel: Channel): Promise<void> {
-    for (const name of this.#ownedExclusive) {
-      try {
-        await channel.deleteQueue(name);
-      } catch (err) {
-        this.#log.debug({ queue: name, err: (err as Error).message }, 'could not delete an exclusive queue');
-        return;
-      }
-    }
-  }
-
-  async #deleteOwnedOnSpareChannel(): Promise<void> {
-    let spare: Channel;
-    try {
-      spare = await this.#lease.connection.createChannel();
-    } catch {
-      // The connection is gone too, and RabbitMQ deleted its exclusive queues with it.
-      return;
-    }
-    spare.on('error', (err: Error) => this.#log.debug({ err: err.message }, 'cleanup channel failed'));
-    await this.#deleteOwned(spare);
-    try {
-      await spare.close();
-    } catch {
-      // Closed by the broker after a failed delete.
-    }
-  }
-
   /** Drain waiters share one promise; it also settles if the channel closes meanwhile. */
   #drain(): Promise<void> {
+    const channel = this.#channel;
     this.#drained ??= new Promise<void>((resolve) => {
       const done = (): void => {
-        this.#channel.off('drain', done);
-        this.#channel.off('close', done);
+        channel.off('drain', done);
+        channel.off('close', done);
         this.#drained = undefined;
         resolve();
       };
-      this.#channel.on('drain', done);
-      this.#channel.on('close', done);
+      channel.on('drain', done);
+      channel.on('close', done);
     });
     return this.#drained;
   }
@@ -412,4 +599,10 @@ function rejectWith(error: StompError): Promise<never> {
 /** amqplib's ack/nack read only `fields.deliveryTag` from the message they are given. */
 function tagOnly(deliveryTag: number): Message {
   return { fields: { deliveryTag } } as Message;
+}
+
+/** The broker's reply text when it refused a step, else what went wrong. */
+function restoreFailureText(err: unknown): string {
+  if (err instanceof EngineError) return err.error.detail;
+  return parseAmqpError(err).replyText;
 }

@@ -3,6 +3,8 @@
 // channelsPerConnection channels. A lease is one channel slot on the least-loaded connection.
 // When a connection is lost the pool reconnects in the background with full-jitter backoff,
 // trying the cluster URLs in turn; while no connection can be made it reports not ready.
+// RabbitMQ's connection.blocked (a memory or disk alarm) is tracked per connection and shown on
+// its leases, so publishers can wait for connection.unblocked within a bound.
 
 import amqp from 'amqplib';
 import type { ChannelModel } from 'amqplib';
@@ -12,6 +14,7 @@ import { stompError, type StompError } from '../../errors.js';
 import { connectionLost } from './amqp-errors.js';
 import { redactUrl, urlVhost, vhostUrl } from './amqp-url.js';
 import { fullJitterDelay, type BackoffOptions } from './backoff.js';
+import { abortReason } from './abortable.js';
 
 export interface PoolOptions {
   readonly urls: readonly string[];
@@ -31,6 +34,12 @@ export interface Lease {
   readonly exclusiveOwners: Map<string, object>;
   /** Why a channel on this connection closed without a channel error: lost, or we are stopping. */
   lostReason(): StompError;
+  /** The pool is stopping: a closed channel is not a loss to recover from. */
+  stopping(): boolean;
+  /** RabbitMQ's reason while it blocks this connection (connection.blocked), else undefined. */
+  blockedReason(): string | undefined;
+  /** Called on every blocked/unblocked change of this connection (and when it closes). Returns an unsubscribe. */
+  onBlockedChange(listener: () => void): () => void;
   /** Idempotent. */
   release(): void;
 }
@@ -49,6 +58,9 @@ interface PooledConnection {
   /** We are closing it (idle trim or stop): its close is not a loss. */
   closing: boolean;
   dead: boolean;
+  /** connection.blocked's reason until connection.unblocked. */
+  blocked: string | undefined;
+  readonly blockListeners: Set<() => void>;
 }
 
 export class ConnectionPool {
@@ -63,7 +75,10 @@ export class ConnectionPool {
   #ready = false;
   #stopping = false;
   #recovering = false;
+  #recoveryRun = 0;
   #wakeRecovery: (() => void) | undefined;
+  /** whenReady() callers, settled when recovery succeeds or the pool stops. */
+  readonly #readyWaiters = new Set<{ resolve: () => void; reject: (err: Error) => void }>();
 
   constructor(options: PoolOptions, log: Logger) {
     if (options.urls.length === 0) throw new Error('AMQP engine: at least one URL is required');
@@ -85,10 +100,41 @@ export class ConnectionPool {
     this.#ready = true;
   }
 
+  /**
+   * Resolves once the pool is ready and not recovering from a lost connection (a session restoring
+   * after a loss acquires only then); rejects when the pool stops or `signal` aborts.
+   */
+  whenReady(signal: AbortSignal): Promise<void> {
+    if (this.#stopping) return Promise.reject(new EngineError(stompError('SERVER_SHUTDOWN', 'the AMQP engine is stopping')));
+    if (signal.aborted) return Promise.reject(abortReason(signal));
+    if (this.#ready && !this.#recovering) return Promise.resolve();
+    // Not ready and nobody trying: a failed start or acquire left it so; try again.
+    this.#startRecovery();
+    return new Promise<void>((resolve, reject) => {
+      const waiter = {
+        resolve: () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (err: Error) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      const onAbort = (): void => {
+        this.#readyWaiters.delete(waiter);
+        reject(abortReason(signal));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#readyWaiters.add(waiter);
+    });
+  }
+
   async stop(): Promise<void> {
     this.#stopping = true;
     this.#ready = false;
     this.#wakeRecovery?.();
+    this.#settleWaiters(new EngineError(stompError('SERVER_SHUTDOWN', 'the AMQP engine is stopping')));
     const all = [...this.#byVhost.values()].flat();
     this.#byVhost.clear();
     await Promise.all(all.map((conn) => this.#close(conn)));
@@ -129,6 +175,12 @@ export class ConnectionPool {
       exclusiveOwners: chosen.exclusiveOwners,
       lostReason: () =>
         this.#stopping ? stompError('SERVER_SHUTDOWN', 'Thumper is shutting down') : connectionLost(),
+      stopping: () => this.#stopping,
+      blockedReason: () => chosen.blocked,
+      onBlockedChange: (listener) => {
+        chosen.blockListeners.add(listener);
+        return () => chosen.blockListeners.delete(listener);
+      },
       release: () => {
         if (released) return;
         released = true;
@@ -169,6 +221,8 @@ export class ConnectionPool {
       exclusiveOwners: new Map(),
       closing: false,
       dead: false,
+      blocked: undefined,
+      blockListeners: new Set(),
     };
     // Every waiter handles the rejection; this keeps an unawaited one from being "unhandled".
     conn.ready.catch(() => {});
@@ -180,11 +234,21 @@ export class ConnectionPool {
     conn.model = model;
     const log = this.#log.child({ connection: conn.id, vhost: conn.vhost });
     model.on('error', (err: Error) => log.warn({ err: err.message }, 'AMQP connection error'));
-    model.on('blocked', (reason: string) => log.warn({ reason }, 'RabbitMQ blocked the connection (resource alarm)'));
-    model.on('unblocked', () => log.info('RabbitMQ unblocked the connection'));
+    model.on('blocked', (reason: string) => {
+      log.warn({ reason }, 'RabbitMQ blocked the connection (resource alarm)');
+      conn.blocked = typeof reason === 'string' && reason !== '' ? reason : 'resource alarm';
+      notifyBlocked(conn);
+    });
+    model.on('unblocked', () => {
+      log.info('RabbitMQ unblocked the connection');
+      conn.blocked = undefined;
+      notifyBlocked(conn);
+    });
     model.on('close', () => {
       conn.dead = true;
       this.#remove(conn);
+      conn.blocked = undefined;
+      notifyBlocked(conn);
       if (conn.closing || this.#stopping) return;
       log.warn({ sessions: conn.load }, 'lost the AMQP connection');
       this.#startRecovery();
@@ -264,11 +328,23 @@ export class ConnectionPool {
     }
   }
 
+  #settleWaiters(err: Error | undefined): void {
+    const waiters = [...this.#readyWaiters];
+    this.#readyWaiters.clear();
+    for (const w of waiters) {
+      if (err === undefined) w.resolve();
+      else w.reject(err);
+    }
+  }
+
   #startRecovery(): void {
     if (this.#recovering || this.#stopping) return;
     this.#recovering = true;
+    // A success clears #recovering synchronously (its waiters acquire at once); the run number
+    // keeps this late cleanup from clearing the flag of a recovery started since.
+    const run = ++this.#recoveryRun;
     void this.#recover().finally(() => {
-      this.#recovering = false;
+      if (this.#recoveryRun === run) this.#recovering = false;
     });
   }
 
@@ -280,6 +356,9 @@ export class ConnectionPool {
         this.#ready = true;
         this.#log.info({ attempt }, 'reconnected to RabbitMQ');
         this.#trimIdle(conn);
+        // Waiters acquire right away: they must see recovery over, not wait for it again.
+        this.#recovering = false;
+        this.#settleWaiters(undefined);
         return;
       } catch (err) {
         if (this.#stopping) return;
@@ -295,6 +374,16 @@ export class ConnectionPool {
         });
         this.#wakeRecovery = undefined;
       }
+    }
+  }
+}
+
+function notifyBlocked(conn: PooledConnection): void {
+  for (const listener of [...conn.blockListeners]) {
+    try {
+      listener();
+    } catch {
+      // A listener's failure is its own; the others still hear.
     }
   }
 }
