@@ -61,7 +61,7 @@ export interface Differential {
 export type Endpoint = 'rabbitmq' | 'rabbitmq-tcp' | 'thumper';
 
 /** Undefined when the node has no Web-STOMP or STOMP listener (an external node without them). */
-export async function startDifferential(): Promise<Differential | undefined> {
+export async function startDifferential(thumperEnv: Record<string, string> = {}): Promise<Differential | undefined> {
   const rabbit = await useRabbit();
   if (rabbit.webStompUrl === undefined || rabbit.stompPort === undefined || rabbit.managementUrl === undefined) {
     await rabbit.stop();
@@ -70,7 +70,7 @@ export async function startDifferential(): Promise<Differential | undefined> {
   const webStompUrl = rabbit.webStompUrl;
   const stompPort = rabbit.stompPort;
   const managementUrl = rabbit.managementUrl;
-  const thumper = await startThumper({ THUMPER_ENGINE: 'amqp', THUMPER_AMQP_URL: rabbit.amqpUrl });
+  const thumper = await startThumper({ THUMPER_ENGINE: 'amqp', THUMPER_AMQP_URL: rabbit.amqpUrl, ...thumperEnv });
   const model: ChannelModel = await amqp.connect(rabbit.amqpUrl);
 
   const makeSide = (name: Endpoint, wsUrl: string, tcpPort?: number): { side: Side; finish(): Promise<void> } => {
@@ -192,10 +192,11 @@ export function durableSubscriptionQueue(name: string, id: string): string {
  * Registers this test file's before/after hooks (one differential rig per file) and returns the
  * accessor each test calls: the rig, or a skip when the node lacks RabbitMQ's STOMP listeners.
  */
-export function useDifferential(): (t: TestContext) => Differential | undefined {
+/** `thumperEnv`: extra THUMPER_* settings for the Thumper side. */
+export function useDifferential(thumperEnv: Record<string, string> = {}): (t: TestContext) => Differential | undefined {
   let diff: Differential | undefined;
   before(async () => {
-    diff = await startDifferential();
+    diff = await startDifferential(thumperEnv);
   });
   after(async () => {
     await diff?.stop();

@@ -10,7 +10,10 @@ import type { Differential, Side } from '../helpers/differential.js';
 import { sleep } from '../helpers/stomp-script.js';
 import type { QueueInfo } from '../harness/rabbitmq.js';
 
-const differential = useDifferential();
+// The queues themselves are compared, so Thumper declares one per subscription as RabbitMQ does
+// (shared subscription queues, the default, are checked in shared-fanout.test.ts and by every other
+// differential file, which compares what clients see).
+const differential = useDifferential({ THUMPER_AMQP_SHARED_SUBSCRIPTIONS: 'false' });
 
 
 /** Polls (bounded) until the queue is gone; auto-delete happens asynchronously after a close. */

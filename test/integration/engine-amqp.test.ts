@@ -40,6 +40,8 @@ function engineOptions(overrides: Partial<AmqpEngineOptions> = {}): AmqpEngineOp
     heartbeatSeconds: 10,
     connectionName: 'thumper-test',
     reconnect: { initialMs: 20, maxMs: 200 },
+    // The primitives below are those of channel-backed sessions (sharing opens a channel lazily).
+    sharedSubscriptions: false,
     ...overrides,
   };
 }
@@ -91,14 +93,14 @@ async function rejection(p: Promise<unknown>): Promise<StompError> {
 
 const unique = (prefix: string): string => `${prefix}-${randomBytes(4).toString('hex')}`;
 
-runEngineContract({
-  name: 'amqp (RabbitMQ)',
+for (const sharedSubscriptions of [true, false]) runEngineContract({
+  name: `amqp (RabbitMQ), shared subscriptions ${sharedSubscriptions ? 'on' : 'off'}`,
   async create() {
     // A vhost of its own: the contract may run in parallel with other files on the shared node.
     const contractVhost = unique('thumper-contract');
     await rabbit.rabbitmqctl('add_vhost', contractVhost);
     await rabbit.rabbitmqctl('set_permissions', '-p', contractVhost, 'guest', '.*', '.*', '.*');
-    const engine = new AmqpEngine(engineOptions(), log);
+    const engine = new AmqpEngine(engineOptions({ sharedSubscriptions }), log);
     await engine.start();
     return {
       engine,
@@ -502,7 +504,8 @@ describe('AMQP engine connection pool', () => {
   });
 
   test('a forced close of the connections: onClosed(ENGINE_UNAVAILABLE) per session, then recovery', async () => {
-    const engine = new AmqpEngine(engineOptions(), log);
+    // Restoring sessions is covered in amqp-failover.test.ts; here each session ends with the ERROR.
+    const engine = new AmqpEngine(engineOptions({ onConnectionLoss: 'close' }), log);
     await engine.start();
     try {
       const a = await open(engine);
@@ -537,7 +540,7 @@ describe('AMQP engine connection pool', () => {
     const proxy = await startProxy(Number(target.port));
     const viaProxy = new URL(rabbit.amqpUrl);
     viaProxy.port = String(proxy.port);
-    const engine = new AmqpEngine(engineOptions({ urls: [viaProxy.toString()] }), log);
+    const engine = new AmqpEngine(engineOptions({ urls: [viaProxy.toString()], onConnectionLoss: 'close' }), log);
     await engine.start();
     try {
       const { rec } = await open(engine);

@@ -38,7 +38,7 @@ before(async () => {
     log,
   );
   await pool.start();
-  fanout = new SharedFanout(pool, { queueExpiresMs: 60_000, restoreTimeoutMs: 5000, reconnect: { initialMs: 20, maxMs: 200 } }, log);
+  fanout = new SharedFanout(pool, { queueExpiresMs: 60_000, restoreTimeoutMs: 5000, onConnectionLoss: 'restore', reconnect: { initialMs: 20, maxMs: 200 } }, log);
   admin = await amqp.connect(vhostUrl);
   channel = await admin.createChannel();
 });

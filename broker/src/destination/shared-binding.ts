@@ -6,7 +6,7 @@
 // at it), on an exchange whose type is known, because the node then routes by that type's rule.
 
 import { getHeader, type Frame } from '../stomp/frame.js';
-import type { SubscribePlan } from './types.js';
+import type { Binding, SubscribePlan } from './types.js';
 
 export type SharedExchangeType = 'topic' | 'direct' | 'fanout';
 
@@ -18,18 +18,16 @@ export interface SharedBinding {
 
 const SHAREABLE_TYPES: ReadonlySet<string> = new Set<SharedExchangeType>(['topic', 'direct', 'fanout']);
 
-/** The binding a shared queue would carry for this subscription, or undefined when it must have its own. */
-export function sharedBindingFor(
-  plan: SubscribePlan,
-  frame: Frame,
-  exchangeType: (exchange: string) => string | undefined,
-): SharedBinding | undefined {
+/** The one binding of a subscription that may be served from a shared queue, or undefined. */
+export function shareableBinding(plan: SubscribePlan, frame: Frame): Binding | undefined {
   if (!plan.declare || !plan.deleteOnFailure || plan.durableSubscription || plan.queue.durable || plan.ack !== 'auto') return undefined;
   if (plan.bindings.length !== 1 || getHeader(frame, 'x-queue-name') !== undefined) return undefined;
   if (Object.keys(plan.queue.arguments).length > 0 || Object.keys(plan.consumerArgs).length > 0) return undefined;
-  const [binding] = plan.bindings;
-  if (binding === undefined) return undefined;
-  const type = exchangeType(binding.exchange);
-  if (type === undefined || !SHAREABLE_TYPES.has(type)) return undefined;
-  return { exchange: binding.exchange, type: type as SharedExchangeType, bindingKey: binding.routingKey };
+  return plan.bindings[0];
+}
+
+/** The node can route for these exchange types only (headers exchanges match on arguments). */
+export function sharedBindingOf(binding: Binding, exchangeType: string | undefined): SharedBinding | undefined {
+  if (exchangeType === undefined || !SHAREABLE_TYPES.has(exchangeType)) return undefined;
+  return { exchange: binding.exchange, type: exchangeType as SharedExchangeType, bindingKey: binding.routingKey };
 }

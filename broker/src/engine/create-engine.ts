@@ -9,8 +9,13 @@ import { AmqpEngine } from './amqp/amqp-engine.js';
 import type { Engine } from './engine.js';
 import { MemoryEngine } from './memory/memory-engine.js';
 
-/** onConfirm: told each publisher confirm's latency in seconds (AMQP only; metrics). */
-export function createEngine(config: Config, log: Logger, observers: { onConfirm?: (seconds: number) => void } = {}): Engine {
+/** AMQP only (metrics): onConfirm is told each publisher confirm's latency in seconds, onRestore each session restore's result. */
+export interface EngineObservers {
+  readonly onConfirm?: (seconds: number) => void;
+  readonly onRestore?: (result: 'restored' | 'failed') => void;
+}
+
+export function createEngine(config: Config, log: Logger, observers: EngineObservers = {}): Engine {
   if (config.engine === 'amqp') {
     const { amqp } = config;
     return new AmqpEngine(
@@ -21,7 +26,13 @@ export function createEngine(config: Config, log: Logger, observers: { onConfirm
         // Shown in RabbitMQ's management UI, so operators can tell which gateway node holds a connection.
         connectionName: `Thumper ${THUMPER_VERSION} on ${hostname()} (pid ${process.pid})`,
         reconnect: { initialMs: amqp.reconnectInitialMs, maxMs: amqp.reconnectMaxMs },
+        onConnectionLoss: amqp.onConnectionLoss,
+        restoreTimeoutMs: amqp.restoreTimeoutMs,
+        blockedPublishTimeoutMs: amqp.blockedPublishTimeoutMs,
+        sharedSubscriptions: amqp.sharedSubscriptions,
+        exchangeTypes: amqp.exchangeTypes,
         ...(observers.onConfirm ? { onConfirm: observers.onConfirm } : {}),
+        ...(observers.onRestore ? { onRestore: observers.onRestore } : {}),
       },
       log,
     );

@@ -20,7 +20,7 @@ import { stompError, type StompError } from '../../errors.js';
 import { EngineError } from '../engine.js';
 import type { MessageProperties } from '../message.js';
 import { Exchange } from '../memory/exchange.js';
-import { amqpErrorToStomp } from './amqp-errors.js';
+import { amqpErrorToStomp, connectionLost, restoreFailed } from './amqp-errors.js';
 import { fromAmqpProperties } from './amqp-args.js';
 import { fullJitterDelay, type BackoffOptions } from './backoff.js';
 import type { ConnectionPool, Lease } from './connection-pool.js';
@@ -49,6 +49,8 @@ export interface SharedFanoutOptions {
   readonly queueExpiresMs: number;
   /** How long to keep trying to rebuild after the channel or connection is lost. */
   readonly restoreTimeoutMs: number;
+  /** `close`: a lost connection ends every subscriber (amqp.onConnectionLoss), a channel error still rebuilds. */
+  readonly onConnectionLoss: 'restore' | 'close';
   readonly reconnect: BackoffOptions;
 }
 
@@ -127,6 +129,8 @@ class VhostFanout {
   #chain: Promise<unknown> = Promise.resolve();
   #nextId = 1;
   #stopping = false;
+  /** The broker closed the channel with an error (not a lost connection). */
+  #channelFailed = false;
 
   constructor(vhost: string, pool: ConnectionPool, options: SharedFanoutOptions, nodeId: string, log: Logger) {
     this.#vhost = vhost;
@@ -238,7 +242,11 @@ class VhostFanout {
       lease.release();
       throw new EngineError(lease.lostReason());
     }
-    channel.on('error', (err: Error) => this.#log.warn({ err: err.message }, 'shared subscription channel error'));
+    this.#channelFailed = false;
+    channel.on('error', (err: Error) => {
+      this.#channelFailed = true;
+      this.#log.warn({ err: err.message }, 'shared subscription channel error');
+    });
     channel.on('close', () => this.#onChannelClosed(channel));
     this.#lease = lease;
     this.#channel = channel;
@@ -303,6 +311,11 @@ class VhostFanout {
     this.#lease?.release();
     this.#lease = undefined;
     if (this.#stopping || this.#queues.size === 0) return;
+    if (!this.#channelFailed && this.#options.onConnectionLoss === 'close') {
+      for (const entry of this.#queues.values()) this.#abandon(entry, connectionLost());
+      this.#queues.clear();
+      return;
+    }
     void this.#serial(() => this.#rebuild());
   }
 
@@ -327,7 +340,7 @@ class VhostFanout {
         return;
       } catch (err) {
         if (Date.now() >= deadline) {
-          const error = stompError('ENGINE_UNAVAILABLE', `lost the connection to RabbitMQ and could not restore subscriptions: ${(err as Error).message}`);
+          const error = restoreFailed(err instanceof EngineError ? err.error.detail : (err as Error).message);
           for (const entry of this.#queues.values()) this.#abandon(entry, error);
           this.#queues.clear();
           return;
