@@ -1,0 +1,77 @@
+// Connections: N idle connections, each subscribed to its own /exchange/feed/user_i (the seed's
+// shape), opened 64 at a time. Measures the connect+subscribe rate (CONNECT → CONNECTED, SUBSCRIBE →
+// RECEIPT), the memory each one costs (Thumper RSS growth plus RabbitMQ's Erlang memory growth after
+// a full GC, over N), the RabbitMQ queues they created, and how many are still open after the hold.
+
+import { settle, sleep, sampleProcess } from './measure.js';
+import { closeAll, openClients, type Scenario } from './scenario.js';
+
+const CONCURRENCY = 64;
+const WARMUP = 50;
+/** Let the last connections' buffers and timers settle before memory is read. */
+const QUIET_MS = 2000;
+
+export const connections: Scenario = async (ctx) => {
+  const { connections: count, hold, timeoutMs } = ctx.sizes;
+  const pid = ctx.target.thumperPid;
+  const rss = (): number => (pid === undefined ? 0 : sampleProcess(pid).rssBytes);
+  // Warm-up connections, kept open and not counted: code paths, JIT and lazily built structures on
+  // both servers are in place before the first reading.
+  const warmup = await openClients(ctx, Math.min(WARMUP, Math.ceil(count / 10)), async (client, i) => {
+    await client.subscribe(`/exchange/feed/warmup_${i}`, 'feed', `sub${i}`);
+  });
+  if (warmup.failures.length > 0) {
+    closeAll(warmup.clients);
+    throw new Error(`warm-up connections failed: ${warmup.failures[0]!.message}`);
+  }
+  const rssBefore = rss();
+  const memBefore = await ctx.rabbit.memoryBytes();
+  const queuesBefore = await ctx.rabbit.queueNames();
+
+  const start = performance.now();
+  const { clients, failures } = await openClients(
+    ctx,
+    count,
+    async (client, i) => {
+      await client.subscribe(`/exchange/feed/user_${i}`, 'feed', `sub${i}`);
+    },
+    CONCURRENCY,
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  const ok = count - failures.length;
+  try {
+    ctx.progress(`${ok} of ${count} connected and subscribed in ${elapsed.toFixed(1)} s`);
+    await sleep(QUIET_MS);
+    const rssAfter = rss();
+    const memAfter = await ctx.rabbit.memoryBytes();
+    const queuesAfter = await ctx.rabbit.queueNames();
+    if (hold > 0) {
+      ctx.progress(`holding ${ok} connections for ${hold} s`);
+      // Ends early only if every connection is gone.
+      await settle(() => clients.every((c) => !c.isOpen), () => 0, hold * 1000, hold * 1000 + 1000, 250);
+    }
+    const held = clients.filter((c) => c.isOpen).length;
+    const perConn = (bytes: number): number => (ok > 0 ? bytes / ok / 1024 : Number.NaN);
+    const thumperPer = pid === undefined ? 0 : perConn(rssAfter - rssBefore);
+    const rabbitPer = perConn(memAfter - memBefore);
+    return {
+      metrics: {
+        connect_subscribe_per_s: ok / elapsed,
+        connections_ok: ok,
+        connections_failed: failures.length,
+        connections_held: held,
+        thumper_rss_per_conn_kb: thumperPer,
+        rabbit_mem_per_conn_kb: rabbitPer,
+        total_mem_per_conn_kb: thumperPer + rabbitPer,
+        queues_created: [...queuesAfter].filter((n) => !queuesBefore.has(n)).length,
+        thumper_rss_mb: pid === undefined ? Number.NaN : rssAfter / 1024 / 1024,
+      },
+      notes: failures.length > 0 ? [`first failure: ${failures[0]!.message}`] : [],
+    };
+  } finally {
+    closeAll(clients);
+    closeAll(warmup.clients);
+    // Closed sockets free their queues asynchronously; the next run must start from a quiet node.
+    await ctx.rabbit.waitForNewQueuesGone(queuesBefore, timeoutMs);
+  }
+};

@@ -1,0 +1,154 @@
+// Thumper as the bench runs it: a separate OS process (`node --import tsx broker/src/main.ts`), so
+// its RSS and CPU can be read from /proc, with the open-file limit raised in the shell that execs
+// it. Auth is JWT (HS256, one shared secret): a per-CONNECT signature check, about the cost of
+// RabbitMQ's internal guest/guest password check that Web-STOMP does.
+
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { sleep } from './measure.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const START_DEADLINE_MS = 60_000;
+const STOP_DEADLINE_MS = 15_000;
+export const FD_LIMIT = 65_536;
+
+/** Raise the soft limit to FD_LIMIT, or to the hard limit when that is lower. */
+export const RAISE_FD_LIMIT = `ulimit -n ${FD_LIMIT} 2>/dev/null || ulimit -n "$(ulimit -Hn)"`;
+
+export interface ThumperProcess {
+  readonly pid: number;
+  readonly wsUrl: string;
+  readonly httpUrl: string;
+  /** The JWT every bench client presents as its passcode. */
+  readonly token: string;
+  /** The soft open-file limit the process got. */
+  readonly fdLimit: number;
+  stop(): Promise<void>;
+}
+
+export interface ThumperOptions {
+  /** RabbitMQ URL for the amqp engine; undefined: the embedded engine. */
+  readonly amqpUrl: string | undefined;
+  /** Directory for a V8 CPU profile (node --cpu-prof), written when the process exits. */
+  readonly cpuProfDir?: string | undefined;
+}
+
+const running = new Set<number>();
+process.once('exit', () => {
+  for (const pid of running) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+});
+
+export function benchToken(secret: string): string {
+  // Every permission on every vhost, exchange, queue and routing key: the same reach guest has.
+  const scope = ['configure', 'write', 'read'].flatMap((p) => [`rabbitmq.${p}:*/*`, `rabbitmq.${p}:*/*/*`]).join(' ');
+  return jwt.sign({ scope }, secret, { algorithm: 'HS256', subject: 'bench', expiresIn: '1d' });
+}
+
+export async function startThumperProcess(options: ThumperOptions): Promise<ThumperProcess> {
+  const dir = await mkdtemp(join(tmpdir(), 'thumper-bench-'));
+  const logFile = join(dir, 'thumper.log');
+  const secret = randomBytes(32).toString('hex');
+  const env: Record<string, string> = {
+    ...(Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('THUMPER_') && k !== 'AMQP_URL')) as Record<string, string>),
+    THUMPER_HTTP_HOST: '127.0.0.1',
+    THUMPER_HTTP_PORT: '0',
+    THUMPER_TCP_ENABLED: 'false',
+    THUMPER_SHUTDOWN_DRAIN_WINDOW_MS: '0',
+    THUMPER_AUTH_BACKENDS: 'jwt',
+    THUMPER_AUTH_JWT_ALGORITHMS: 'HS256',
+    THUMPER_AUTH_JWT_SECRET: secret,
+    THUMPER_LOG_LEVEL: 'info',
+    // Every bench client comes from 127.0.0.1; Web-STOMP has no per-address limit either.
+    THUMPER_LIMITS_MAX_CONNECTIONS_PER_ADDRESS: '0',
+  };
+  if (options.amqpUrl !== undefined) {
+    env['THUMPER_ENGINE'] = 'amqp';
+    env['THUMPER_AMQP_URL'] = options.amqpUrl;
+    // The bench declares `feed` as a topic exchange; telling Thumper lets feed subscriptions share a queue.
+    env['THUMPER_AMQP_EXCHANGE_TYPES'] = 'feed:topic';
+  } else {
+    env['THUMPER_ENGINE'] = 'memory';
+  }
+  const profArgs = options.cpuProfDir === undefined ? '' : ` --cpu-prof --cpu-prof-dir=${JSON.stringify(options.cpuProfDir)}`;
+  const script = `${RAISE_FD_LIMIT}\nexec ${JSON.stringify(process.execPath)}${profArgs} --import tsx broker/src/main.ts`;
+  const out = openSync(logFile, 'a');
+  let pid: number | undefined;
+  let exited: string | undefined;
+  try {
+    const child = spawn('bash', ['-c', script], { cwd: ROOT, env, stdio: ['ignore', out, out] });
+    child.once('exit', (code, signal) => {
+      exited = `exited with ${signal ?? `code ${String(code)}`}`;
+      if (child.pid !== undefined) running.delete(child.pid);
+    });
+    child.unref();
+    pid = child.pid;
+  } finally {
+    closeSync(out);
+  }
+  if (pid === undefined) throw new Error('could not spawn Thumper');
+  running.add(pid);
+  const thePid = pid;
+  const stop = async (): Promise<void> => {
+    try {
+      process.kill(thePid, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
+    const deadline = Date.now() + STOP_DEADLINE_MS;
+    while (exited === undefined && Date.now() < deadline) await sleep(50);
+    if (exited === undefined) {
+      try {
+        process.kill(thePid, 'SIGKILL');
+      } catch {
+        // Gone between the check and the kill.
+      }
+    }
+    running.delete(thePid);
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    const deadline = Date.now() + START_DEADLINE_MS;
+    let wsUrl: string | undefined;
+    while (wsUrl === undefined) {
+      if (exited !== undefined) throw new Error(`Thumper ${exited}:\n${readFileSync(logFile, 'utf8').slice(-4000)}`);
+      if (Date.now() > deadline) throw new Error(`Thumper did not start within ${START_DEADLINE_MS / 1000} s`);
+      const match = /"url":"(ws:\/\/[^"]+)"/.exec(readFileSync(logFile, 'utf8'));
+      if (match) wsUrl = match[1];
+      else await sleep(100);
+    }
+    const httpUrl = wsUrl.replace(/^ws:/, 'http:').replace(/\/ws$/, '');
+    while (!(await ready(httpUrl))) {
+      if (exited !== undefined || Date.now() > deadline) throw new Error(`Thumper never became ready (${exited ?? 'timeout'})`);
+      await sleep(100);
+    }
+    const limits = readFileSync(`/proc/${thePid}/limits`, 'utf8');
+    const fdLimit = Number(/Max open files\s+(\d+)/.exec(limits)?.[1] ?? 0);
+    return { pid: thePid, wsUrl, httpUrl, token: benchToken(secret), fdLimit, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function ready(httpUrl: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${httpUrl}/readyz`, { signal: AbortSignal.timeout(2000) });
+    await res.arrayBuffer();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
