@@ -81,6 +81,18 @@ describe('DecisionCache TTLs', () => {
     await r.cache.get('k', r.compute);
     assert.equal(r.cache.stats().size, 0);
   });
+
+  test('keys asked once do not pile up: expired entries go when newer decisions are stored', async () => {
+    const r = rig({ maxEntries: 100_000 });
+    // Steady churn: 50 fresh keys (random subscription queues) a second for 10 minutes.
+    for (let second = 0; second < 600; second++) {
+      for (let i = 0; i < 50; i++) await r.cache.get(`q-${second}-${i}`, r.compute);
+      r.advance(1000);
+    }
+    // Only what the 1 s allow TTL can still hold remains, not 30,000 entries.
+    assert.ok(r.cache.stats().size <= 100, `size ${r.cache.stats().size}`);
+    assert.equal(r.state.calls, 30_000);
+  });
 });
 
 describe('DecisionCache never caches unavailable', () => {

@@ -23,7 +23,7 @@ export interface DecisionCacheStats {
   readonly misses: number;
   /** Joined a computation already in flight for the same key. */
   readonly coalesced: number;
-  /** Entries held, including expired ones not yet dropped (they go lazily). */
+  /** Entries held, including expired ones not yet dropped (they go when a newer decision is stored). */
   readonly size: number;
 }
 
@@ -113,8 +113,16 @@ export class DecisionCache {
   #store(key: string, decision: AuthDecision<unknown>): void {
     const ttl = decision.ok ? this.#allowTtlMs : decision.unavailable === true ? 0 : this.#denyTtlMs;
     if (ttl <= 0 || this.#maxEntries <= 0) return;
+    const now = this.#now();
     this.#entries.delete(key);
-    this.#entries.set(key, { decision, expiresAt: this.#now() + ttl });
+    this.#entries.set(key, { decision, expiresAt: now + ttl });
+    // Most keys are asked once (every SUBSCRIBE names a fresh random subscription queue), so expired
+    // entries must not wait for a lookup that never comes: drop them from the least recently used
+    // end, and memory under steady churn stays at what the TTLs hold instead of creeping to maxEntries.
+    for (const [oldest, entry] of this.#entries) {
+      if (entry.expiresAt > now) break;
+      this.#entries.delete(oldest);
+    }
     while (this.#entries.size > this.#maxEntries) {
       const oldest = this.#entries.keys().next();
       if (oldest.done === true) break;
