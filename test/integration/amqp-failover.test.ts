@@ -8,7 +8,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import amqp from 'amqplib';
 import pino from 'pino';
 import { startRabbitNode, useRabbit, type PrivateRabbitNode, type RabbitNode } from '../harness/rabbitmq.js';
@@ -22,6 +21,7 @@ import { AmqpEngine, type AmqpEngineOptions } from '../../broker/src/engine/amqp
 import { EngineError, type EngineSession } from '../../broker/src/engine/engine.js';
 import type { Delivery } from '../../broker/src/engine/message.js';
 import type { StompError } from '../../broker/src/errors.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 const SUITE = { timeout: 300_000 };
 const run = randomBytes(4).toString('hex');
@@ -281,14 +281,14 @@ describe('a two-node cluster loses the node Thumper uses', SUITE, () => {
 describe('AMQP engine sessions across a lost connection (a cut proxy, not a dead node)', SUITE, () => {
   const log = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
   let rabbit: RabbitNode;
-  let proxy: Proxy;
+  let proxy: TcpProxy;
   const vhost = `thumper-failover-${run}`;
 
   before(async () => {
     rabbit = await useRabbit();
     await rabbit.rabbitmqctl('add_vhost', vhost);
     await rabbit.rabbitmqctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
-    proxy = await startProxy(Number(new URL(rabbit.amqpUrl).port));
+    proxy = await startTcpProxy(Number(new URL(rabbit.amqpUrl).port));
   });
 
   after(async () => {
@@ -423,50 +423,3 @@ describe('AMQP engine sessions across a lost connection (a cut proxy, not a dead
   });
 });
 
-interface Proxy {
-  readonly port: number;
-  stop(): Promise<void>;
-  restart(): Promise<void>;
-}
-
-/** A TCP forwarder cut and restored on the same port: a broker outage, on loopback. */
-async function startProxy(targetPort: number): Promise<Proxy> {
-  const sockets = new Set<Socket>();
-  let server: Server | undefined;
-  let port = 0;
-  const listen = async (): Promise<void> => {
-    const s = createServer((client) => {
-      const upstream = netConnect({ host: '127.0.0.1', port: targetPort });
-      for (const sock of [client, upstream]) {
-        sockets.add(sock);
-        sock.on('close', () => sockets.delete(sock));
-        sock.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.listen(port, '127.0.0.1', () => resolve());
-    });
-    const address = s.address();
-    if (address === null || typeof address === 'string') throw new Error('no port');
-    port = address.port;
-    server = s;
-  };
-  await listen();
-  return {
-    get port() {
-      return port;
-    },
-    async stop() {
-      const s = server;
-      server = undefined;
-      for (const sock of sockets) sock.destroy();
-      if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
-    },
-    restart: listen,
-  };
-}

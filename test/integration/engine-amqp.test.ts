@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import pino from 'pino';
 import amqp from 'amqplib';
 import { useRabbit, type RabbitNode } from '../harness/rabbitmq.js';
@@ -15,6 +15,7 @@ import { EngineError, type EngineSession, type EngineSessionEvents } from '../..
 import type { Delivery, OutboundMessage } from '../../broker/src/engine/message.js';
 import type { StompError } from '../../broker/src/errors.js';
 import { runEngineContract } from '../contract/engine-contract.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 const log = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
 
@@ -537,7 +538,7 @@ describe('AMQP engine connection pool', () => {
 
   test('while RabbitMQ is unreachable the engine is not ready; it recovers when RabbitMQ returns', async () => {
     const target = new URL(rabbit.amqpUrl);
-    const proxy = await startProxy(Number(target.port));
+    const proxy = await startTcpProxy(Number(target.port));
     const viaProxy = new URL(rabbit.amqpUrl);
     viaProxy.port = String(proxy.port);
     const engine = new AmqpEngine(engineOptions({ urls: [viaProxy.toString()], onConnectionLoss: 'close' }), log);
@@ -571,44 +572,3 @@ async function closedPort(): Promise<number> {
   return address.port;
 }
 
-/** A TCP forwarder we can cut and restore on the same port: a broker outage, on loopback. */
-async function startProxy(targetPort: number): Promise<{ port: number; stop(): Promise<void>; restart(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  let server: Server | undefined;
-  let port = 0;
-  const listen = async (): Promise<void> => {
-    const s = createServer((client) => {
-      const upstream = netConnect({ host: '127.0.0.1', port: targetPort });
-      for (const sock of [client, upstream]) {
-        sockets.add(sock);
-        sock.on('close', () => sockets.delete(sock));
-        sock.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.listen(port, '127.0.0.1', () => resolve());
-    });
-    const address = s.address();
-    if (address === null || typeof address === 'string') throw new Error('no port');
-    port = address.port;
-    server = s;
-  };
-  await listen();
-  return {
-    get port() {
-      return port;
-    },
-    async stop() {
-      const s = server;
-      server = undefined;
-      for (const sock of sockets) sock.destroy();
-      if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
-    },
-    restart: listen,
-  };
-}

@@ -13,7 +13,8 @@ import {
   type EngineSessionEvents,
 } from '../engine.js';
 import { stompError } from '../../errors.js';
-import { AmqpSession, type ChannelLease, type OnConnectionLoss, type RestoreObserver } from './amqp-session.js';
+import { AmqpSession } from './amqp-session.js';
+import type { ChannelLease, OnConnectionLoss, RestoreObserver } from './amqp-session-options.js';
 import { ConnectionPool, type Lease } from './connection-pool.js';
 import { redactUrl } from './amqp-url.js';
 import { fullJitterDelay } from './backoff.js';

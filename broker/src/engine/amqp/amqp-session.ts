@@ -16,7 +16,6 @@ import {
   EngineError,
   type ConsumeOptions,
   type EngineSession,
-  type EngineSessionContext,
   type EngineSessionEvents,
 } from '../engine.js';
 import { stompError, type StompError } from '../../errors.js';
@@ -30,37 +29,10 @@ import type { Lease } from './connection-pool.js';
 import { DeliveryTags } from './delivery-tags.js';
 import { ExclusiveQueues } from './exclusive-queues.js';
 import { SubscriptionRecord, type ConsumerRecipe } from './subscription-record.js';
+import type { AmqpSessionOptions } from './amqp-session-options.js';
 
 type State = 'open' | 'restoring' | 'closing' | 'closed';
 
-/** What a session does when its connection is lost: replay its subscriptions, or end with an ERROR. */
-export type OnConnectionLoss = 'restore' | 'close';
-
-export interface ChannelLease {
-  readonly lease: Lease;
-  readonly channel: ConfirmChannel;
-}
-
-/** Told when a restore starts and how it ended (summary log, metrics). */
-export interface RestoreObserver {
-  started(): void;
-  ended(result: 'restored' | 'failed', ms: number): void;
-}
-
-export interface AmqpSessionOptions {
-  readonly channel: ConfirmChannel;
-  readonly lease: Lease;
-  readonly ctx: EngineSessionContext;
-  readonly events: EngineSessionEvents;
-  readonly onEnd: () => void;
-  readonly onConfirm?: ((seconds: number) => void) | undefined;
-  readonly onConnectionLoss: OnConnectionLoss;
-  readonly restoreTimeoutMs: number;
-  readonly blockedPublishTimeoutMs: number;
-  /** A new channel on a pooled connection once RabbitMQ answers again; rejects when it will not. */
-  readonly reopen: (signal: AbortSignal) => Promise<ChannelLease>;
-  readonly restoreObserver?: RestoreObserver | undefined;
-}
 
 type OnDelivery = (d: Delivery) => void;
 
