@@ -4,7 +4,7 @@
 
 import { connectTcp, connectWs, isError, login } from '../helpers/stomp-script.js';
 import type { StompConn } from '../helpers/stomp-script.js';
-import { HEART_BEAT_MS } from './soak-client.js';
+import { HEART_BEAT_MS } from './stomp-client-core.js';
 
 const ANSWER_DEADLINE_MS = 5_000;
 

@@ -7,12 +7,11 @@
 import { createRequire } from 'node:module';
 import { connect as netConnect } from 'node:net';
 import WebSocket from 'ws';
-import { StompDecoder } from '../../broker/src/stomp/decoder.js';
 import { encodeFrame } from '../../broker/src/stomp/encoder.js';
 import { getHeader } from '../../broker/src/stomp/frame.js';
 import type { Frame, HeaderList } from '../../broker/src/stomp/frame.js';
+import { connectHeaders, StompClientCore, trackHeartBeats } from './stomp-client-core.js';
 
-export const HEART_BEAT_MS = 10_000;
 export const TRANSPORTS = ['ws', 'sockjs', 'tcp'] as const;
 export type TransportKind = (typeof TRANSPORTS)[number];
 
@@ -104,35 +103,11 @@ function openPipe(kind: TransportKind, target: SoakTarget, on: PipeEvents): Pipe
   }
 }
 
-const open = new Set<SoakClient>();
-let heartBeatTimer: NodeJS.Timeout | undefined;
-
-function track(client: SoakClient, isOpen: boolean): void {
-  if (isOpen) open.add(client);
-  else open.delete(client);
-  if (open.size > 0 && heartBeatTimer === undefined) {
-    // Half the negotiated interval, so a beat always lands inside the server's receive window.
-    heartBeatTimer = setInterval(() => {
-      for (const c of open) c.beat();
-    }, HEART_BEAT_MS / 2);
-    heartBeatTimer.unref();
-  } else if (open.size === 0 && heartBeatTimer !== undefined) {
-    clearInterval(heartBeatTimer);
-    heartBeatTimer = undefined;
-  }
-}
-
-interface Waiter {
-  resolve(): void;
-  reject(err: Error): void;
-}
-
 export class SoakClient {
   readonly kind: TransportKind;
   readonly #pipe: Pipe;
-  readonly #decoder = new StompDecoder({ maxFrameBytes: 1024 * 1024 });
-  readonly #receipts = new Map<string, Waiter>();
-  #connected: Waiter | undefined;
+  readonly #core = new StompClientCore(1024 * 1024);
+  #connected: { resolve(): void; reject(err: Error): void } | undefined;
   #open = true;
   #closing = false;
   #receiptSeq = 0;
@@ -163,7 +138,7 @@ export class SoakClient {
       client.#connected = {
         resolve: () => {
           clearTimeout(timer);
-          track(client, true);
+          trackHeartBeats(client, true);
           resolve(client);
         },
         reject: (err) => {
@@ -215,13 +190,7 @@ export class SoakClient {
   }
 
   #sendConnect(target: SoakTarget): void {
-    this.#write('CONNECT', [
-      ['accept-version', '1.2'],
-      ['host', '/'],
-      ['login', target.login],
-      ['passcode', target.passcode],
-      ['heart-beat', `${HEART_BEAT_MS},${HEART_BEAT_MS}`],
-    ]);
+    this.#write('CONNECT', connectHeaders(target.login, target.passcode, '/'));
   }
 
   #frame(command: string, headers: HeaderList, body: Buffer | undefined, receipt: boolean): Promise<void> | undefined {
@@ -230,10 +199,7 @@ export class SoakClient {
       return undefined;
     }
     const id = `r${++this.#receiptSeq}`;
-    const done = new Promise<void>((resolve, reject) => {
-      if (!this.#open || this.#closing) reject(new Error(this.error ?? 'connection closed'));
-      else this.#receipts.set(id, { resolve, reject });
-    });
+    const done = this.#open && !this.#closing ? this.#core.expectReceipt(id) : Promise.reject(new Error(this.error ?? 'connection closed'));
     this.#write(command, [...headers, ['receipt', id]], body);
     return done;
   }
@@ -243,33 +209,18 @@ export class SoakClient {
   }
 
   #onData(chunk: Buffer): void {
-    const { events, error } = this.#decoder.push(chunk);
-    for (const event of events) {
-      if (event.type !== 'frame') continue;
-      const frame = event.frame;
-      switch (frame.command) {
-        case 'MESSAGE':
-          this.onMessage(frame);
-          break;
-        case 'RECEIPT': {
-          const id = getHeader(frame, 'receipt-id') ?? '';
-          this.#receipts.get(id)?.resolve();
-          this.#receipts.delete(id);
-          break;
-        }
-        case 'CONNECTED':
-          this.#decoder.setVersion('1.2');
-          this.#decoder.setAuthenticated();
-          this.#connected?.resolve();
-          this.#connected = undefined;
-          break;
-        case 'ERROR':
-          this.error ??= getHeader(frame, 'message') ?? 'ERROR';
-          break;
-      }
-    }
-    if (error) {
-      this.error ??= `client decoder: ${error.message}`;
+    const bad = this.#core.receive(chunk, {
+      message: (frame) => this.onMessage(frame),
+      connected: () => {
+        this.#connected?.resolve();
+        this.#connected = undefined;
+      },
+      error: (frame) => {
+        this.error ??= getHeader(frame, 'message') ?? 'ERROR';
+      },
+    });
+    if (bad !== undefined) {
+      this.error ??= `client decoder: ${bad}`;
       this.#pipe.drop();
       this.#closed(this.error);
     }
@@ -278,12 +229,11 @@ export class SoakClient {
   #closed(reason: string): void {
     if (!this.#open) return;
     this.#open = false;
-    track(this, false);
+    trackHeartBeats(this, false);
     const why = this.error ?? reason;
     this.#connected?.reject(new Error(why));
     this.#connected = undefined;
-    for (const waiter of this.#receipts.values()) waiter.reject(new Error(why));
-    this.#receipts.clear();
+    this.#core.failAll(new Error(why));
     this.onClose(why, this.#closing && this.error === undefined);
   }
 }

@@ -5,12 +5,11 @@
 // for all clients, not one timer each.
 
 import WebSocket from 'ws';
-import { StompDecoder } from '../../broker/src/stomp/decoder.js';
 import { encodeFrame } from '../../broker/src/stomp/encoder.js';
 import { getHeader } from '../../broker/src/stomp/frame.js';
 import type { Frame, HeaderList } from '../../broker/src/stomp/frame.js';
+import { connectHeaders, StompClientCore, trackHeartBeats } from './stomp-client-core.js';
 
-export const HEART_BEAT_MS = 10_000;
 const SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
 const EOL = '\n';
 
@@ -20,32 +19,9 @@ export interface Credentials {
   readonly host: string;
 }
 
-/** Every open client, for the shared heart-beat timer. */
-const openClients = new Set<BenchClient>();
-let heartBeatTimer: NodeJS.Timeout | undefined;
-
-function trackOpen(client: BenchClient): void {
-  openClients.add(client);
-  if (heartBeatTimer !== undefined) return;
-  // Half the negotiated interval: a client beat must arrive within the server's receive window.
-  heartBeatTimer = setInterval(() => {
-    for (const c of openClients) c.beat();
-  }, HEART_BEAT_MS / 2);
-  heartBeatTimer.unref();
-}
-
-function trackClosed(client: BenchClient): void {
-  openClients.delete(client);
-  if (openClients.size === 0 && heartBeatTimer !== undefined) {
-    clearInterval(heartBeatTimer);
-    heartBeatTimer = undefined;
-  }
-}
-
 export class BenchClient {
   readonly #ws: WebSocket;
-  readonly #decoder = new StompDecoder({ maxFrameBytes: 16 * 1024 * 1024, maxFrameBytesBeforeConnect: 1024 * 1024 });
-  readonly #receipts = new Map<string, { resolve: () => void; reject: (err: Error) => void }>();
+  readonly #core = new StompClientCore(16 * 1024 * 1024);
   #connected: ((frame: Frame) => void) | undefined;
   #failed: ((err: Error) => void) | undefined;
   #open = true;
@@ -76,25 +52,12 @@ export class BenchClient {
         clearTimeout(timer);
         reject(err);
       };
-      client.#connected = (frame) => {
+      client.#connected = () => {
         clearTimeout(timer);
-        client.#decoder.setVersion((getHeader(frame, 'version') ?? '1.2') as '1.2');
-        client.#decoder.setAuthenticated();
-        trackOpen(client);
+        trackHeartBeats(client, true);
         resolve(client);
       };
-      ws.once('open', () => {
-        client.#write([
-          'CONNECT',
-          [
-            ['accept-version', '1.2'],
-            ['host', creds.host],
-            ['login', creds.login],
-            ['passcode', creds.passcode],
-            ['heart-beat', `${HEART_BEAT_MS},${HEART_BEAT_MS}`],
-          ],
-        ]);
-      });
+      ws.once('open', () => client.#write(['CONNECT', connectHeaders(creds.login, creds.passcode, creds.host)]));
     });
   }
 
@@ -139,10 +102,7 @@ export class BenchClient {
       this.#write([command, headers, body]);
       return undefined;
     }
-    const done = new Promise<void>((resolve, reject) => {
-      if (!this.#open) reject(new Error(this.error ?? 'connection closed'));
-      else this.#receipts.set(receipt, { resolve, reject });
-    });
+    const done = this.#open ? this.#core.expectReceipt(receipt) : Promise.reject(new Error(this.error ?? 'connection closed'));
     this.#write([command, [...headers, ['receipt', receipt]], body]);
     return done;
   }
@@ -153,33 +113,19 @@ export class BenchClient {
   }
 
   #onData(data: Buffer): void {
-    const { events, error } = this.#decoder.push(data);
-    for (const event of events) {
-      if (event.type !== 'frame') continue;
-      const frame = event.frame;
-      switch (frame.command) {
-        case 'MESSAGE':
-          this.onMessage(frame);
-          break;
-        case 'RECEIPT': {
-          const id = getHeader(frame, 'receipt-id') ?? '';
-          const waiter = this.#receipts.get(id);
-          this.#receipts.delete(id);
-          waiter?.resolve();
-          break;
-        }
-        case 'CONNECTED':
-          this.#connected?.(frame);
-          this.#connected = undefined;
-          break;
-        case 'ERROR':
-          this.error ??= `${getHeader(frame, 'message') ?? 'ERROR'}: ${frame.body.toString('utf8', 0, Math.min(frame.body.length, 300)).trim()}`;
-          this.close();
-          break;
-      }
-    }
-    if (error) {
-      this.error ??= `decoder: ${error.message}`;
+    const bad = this.#core.receive(data, {
+      message: (frame) => this.onMessage(frame),
+      connected: (frame) => {
+        this.#connected?.(frame);
+        this.#connected = undefined;
+      },
+      error: (frame) => {
+        this.error ??= `${getHeader(frame, 'message') ?? 'ERROR'}: ${frame.body.toString('utf8', 0, Math.min(frame.body.length, 300)).trim()}`;
+        this.close();
+      },
+    });
+    if (bad !== undefined) {
+      this.error ??= `decoder: ${bad}`;
       this.close();
     }
   }
@@ -187,13 +133,12 @@ export class BenchClient {
   #closed(reason: string): void {
     if (!this.#open) return;
     this.#open = false;
-    trackClosed(this);
+    trackHeartBeats(this, false);
     const why = this.error ?? reason;
     this.#failed?.(new Error(why));
     this.#failed = undefined;
     this.#connected = undefined;
-    for (const waiter of this.#receipts.values()) waiter.reject(new Error(why));
-    this.#receipts.clear();
+    this.#core.failAll(new Error(why));
     this.onClose(why);
   }
 }
