@@ -7,6 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Transport, TransportHandlers, WaterMarks } from './transport.js';
 import { TransportLifecycle } from './transport-lifecycle.js';
 import type { WaterMarkOptions } from './transport-lifecycle.js';
+import { TickCork } from './tick-cork.js';
 
 export interface TcpTransportOptions extends WaterMarkOptions {
   readonly kind: 'tcp' | 'tls';
@@ -36,9 +37,11 @@ export class TcpTransport implements Transport {
   #life: TransportLifecycle;
   /** Writes whose callback has not run yet. */
   #pendingFrames = 0;
+  #cork: TickCork;
 
   constructor(socket: Socket, options: TcpTransportOptions) {
     this.#socket = socket;
+    this.#cork = new TickCork(socket);
     this.kind = options.kind;
     this.remoteAddress = options.remoteAddress;
     if (options.peerCommonName !== undefined) this.peerCommonName = options.peerCommonName;
@@ -60,7 +63,9 @@ export class TcpTransport implements Transport {
     // Dropped after close(): the close handler is on its way.
     if (this.#life.isClosed || this.#socket.destroyed || this.#socket.writableEnded) return true;
     this.#pendingFrames += 1;
+    this.#cork.hold();
     this.#socket.write(data, this.#afterWrite);
+    this.#cork.wrote(this.#socket.writableLength);
     return this.#life.noteBacklog(this.#socket.writableLength, this.#pendingFrames);
   }
 
@@ -96,12 +101,13 @@ export class TcpTransport implements Transport {
         this.#socket.resume();
         this.#socket.end();
       },
-      () => this.#socket.destroy(),
+      () => this.terminate(),
     );
   }
 
   /** Drops the connection at once, pending writes included. */
   terminate(): void {
+    this.#cork.release();
     this.#socket.destroy();
   }
 

@@ -111,6 +111,7 @@ export function createWsServer(options: WsServerOptions): WsServer {
         remoteAddress: clientIp(req.socket.remoteAddress),
         bearerToken: bearerTokenOf(req.headers, req.url),
         offeredVersions: offeredStompVersions(req.headers['sec-websocket-protocol']),
+        socket,
         ...(options.highWaterBytes !== undefined ? { highWaterBytes: options.highWaterBytes } : {}),
         ...(options.lowWaterBytes !== undefined ? { lowWaterBytes: options.lowWaterBytes } : {}),
       });

@@ -1,12 +1,14 @@
 // One `ws` WebSocket as a Transport: inbound messages (text or binary) become Buffers for the STOMP
 // decoder, each outbound STOMP frame (or heart-beat EOL) becomes exactly one WebSocket message
-// (reference §4, "Frames out"), and close() flushes what was sent before the close frame.
+// (reference §4, "Frames out"), and close() flushes what was sent before the close frame. The frames
+// of one tick share one socket write (tick-cork.ts); each is still its own WebSocket message.
 
 import { isUtf8 } from 'node:buffer';
 import type { RawData, WebSocket } from 'ws';
 import type { Transport, TransportHandlers, WaterMarks } from './transport.js';
 import { TransportLifecycle } from './transport-lifecycle.js';
 import type { WaterMarkOptions } from './transport-lifecycle.js';
+import { TickCork, type Corkable } from './tick-cork.js';
 
 export interface WsTransportOptions extends WaterMarkOptions {
   readonly remoteAddress: string;
@@ -15,6 +17,8 @@ export interface WsTransportOptions extends WaterMarkOptions {
   readonly offeredVersions: readonly string[];
   /** close() terminates the socket if the closing handshake is not done by then (default 5 s). */
   readonly closeTimeoutMs?: number;
+  /** The upgraded socket under `ws`: corked per tick so a burst of frames leaves in one write. */
+  readonly socket?: Corkable | undefined;
 }
 
 const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
@@ -35,12 +39,14 @@ export class WsTransport implements Transport {
   #pendingFrames = 0;
   /** Reading stopped by pause(): the peer cannot answer pings meanwhile and is not held to them. */
   #paused = false;
+  #cork: TickCork | undefined;
 
   constructor(ws: WebSocket, options: WsTransportOptions) {
     this.#ws = ws;
     this.remoteAddress = options.remoteAddress;
     this.bearerToken = options.bearerToken;
     this.offeredVersions = options.offeredVersions;
+    this.#cork = options.socket ? new TickCork(options.socket) : undefined;
     this.#life = new TransportLifecycle(options, DEFAULT_CLOSE_TIMEOUT_MS);
     this.closed = this.#life.closed;
     ws.on('message', (data: RawData) => this.#onData(toBuffer(data)));
@@ -63,7 +69,9 @@ export class WsTransport implements Transport {
     // invalid UTF-8 in a text message (RFC 6455 §8.1), and STOMP bodies may be arbitrary bytes.
     // (RabbitMQ sends text regardless, reference §4; this is the one behaviour we change on purpose.)
     this.#pendingFrames += 1;
+    this.#cork?.hold();
     this.#ws.send(data, { binary: !isUtf8(data) }, this.#afterWrite);
+    this.#cork?.wrote(this.#ws.bufferedAmount);
     return this.#life.noteBacklog(this.#ws.bufferedAmount, this.#pendingFrames);
   }
 
@@ -101,12 +109,13 @@ export class WsTransport implements Transport {
     this.#life.requestClose(
       // ws queues the close frame behind every message already sent, then waits for the peer's reply.
       () => this.#ws.close(validCloseCode(code), truncateReason(reason)),
-      () => this.#ws.terminate(),
+      () => this.terminate(),
     );
   }
 
   /** Drops the connection at once, without a closing handshake. */
   terminate(): void {
+    this.#cork?.release();
     this.#ws.terminate();
   }
 
@@ -122,7 +131,7 @@ export class WsTransport implements Transport {
     if (this.#paused) return true;
     if (!this.#alive) {
       this.#pingTimedOut = true;
-      this.#ws.terminate();
+      this.terminate();
       return false;
     }
     this.#alive = false;
