@@ -7,6 +7,7 @@ import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { fail, ok, type Result } from '../errors.js';
 import { deny, type AuthDecision, type Authenticator, type ConnectRequest, type Principal } from './authorizer.js';
+import { internList } from './interned-list.js';
 
 // The authority that reads the scopes made here lives with the scope rules; offered here as well.
 export { createJwtAuthority } from './scopes.js';
@@ -53,9 +54,9 @@ export interface VerifiedToken {
   /** Epoch ms of `exp`. Always set: tokens without `exp` are refused. */
   readonly expiresAt?: number;
   /** Permission scopes, prefix removed, variables expanded. */
-  readonly scopes: string[];
+  readonly scopes: readonly string[];
   /** From `<prefix>tag:<tag>` scopes. */
-  readonly tags: string[];
+  readonly tags: readonly string[];
 }
 
 export interface JwtVerifier {
@@ -240,7 +241,7 @@ export function expandScope(scope: string, vhost: string, payload: Readonly<Reco
 
 const TAG = 'tag:';
 
-function scopesAndTags(payload: jwt.JwtPayload, prefix: string, vhost: string): { scopes: string[]; tags: string[] } {
+function scopesAndTags(payload: jwt.JwtPayload, prefix: string, vhost: string): { scopes: readonly string[]; tags: readonly string[] } {
   const scopes = new Set<string>();
   const tags = new Set<string>();
   for (const raw of scopeClaim(payload)) {
@@ -254,7 +255,7 @@ function scopesAndTags(payload: jwt.JwtPayload, prefix: string, vhost: string): 
     const expanded = expandScope(scope, vhost, payload);
     if (expanded !== undefined) scopes.add(expanded);
   }
-  return { scopes: [...scopes], tags: [...tags] };
+  return { scopes: internList([...scopes]), tags: internList([...tags]) };
 }
 
 export function createJwtVerifier(options: JwtOptions): Result<JwtVerifier, string> {

@@ -129,7 +129,7 @@ const TOKEN_EXPIRED = 'token expired';
 
 /**
  * Answers from `principal.scopes` only: a principal that was not vouched for by a JWT has none and
- * is refused everything. Parsed scopes are kept per principal (the array is the principal's own).
+ * is refused everything. Parsed scopes are kept per scopes array, which equal tokens share (interned-list.ts).
  */
 export function createJwtAuthority(options: JwtAuthorityOptions = {}): Authority {
   const now = options.now ?? Date.now;

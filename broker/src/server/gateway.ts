@@ -96,14 +96,14 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const openSession = (transport: LiveTransport, remote: string, detail: Record<string, unknown> = {}, counted = false): void => {
     if (!counted && !admit(transport, remote)) return;
     connections += 1;
-    const sessionLog = log.child({ conn: connections, transport: transport.kind, remote });
+    const logBindings = { conn: connections, transport: transport.kind, remote };
     try {
-      const session = startSession({ transport, engine, authorizer, options, log: sessionLog, ...(metrics ? { metrics } : {}) });
+      const session = startSession({ transport, engine, authorizer, options, log, logBindings, ...(metrics ? { metrics } : {}) });
       live.set(transport, session);
       void transport.closed.then(() => live.delete(transport));
-      sessionLog.debug({ sessionId: session.id, ...detail }, 'connection opened');
+      if (log.isLevelEnabled('debug')) log.debug({ ...logBindings, sessionId: session.id, ...detail }, 'connection opened');
     } catch (err) {
-      sessionLog.error({ err }, 'session failed to start');
+      log.error({ err, ...logBindings }, 'session failed to start');
       transport.close(1011, 'internal error');
     }
   };

@@ -3,7 +3,6 @@
 // time in arrival order, turns engine deliveries into MESSAGE frames, and ends the session in one
 // place so every resource (engine channel, timers, transactions) is released exactly once.
 
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Authorizer, Principal } from '../auth/authorizer.js';
 import { formatDestination } from '../destination/index.js';
@@ -27,13 +26,16 @@ import { OutboundFlow } from './outbound-flow.js';
 import { asStompError } from './plan-executor.js';
 import { formatMessageId, SubscriptionRegistry, type Subscription } from './subscriptions.js';
 import { TransactionStore } from './transactions.js';
+import { randomToken } from '../random-pool.js';
 
 export interface SessionDeps {
   readonly transport: Transport;
   readonly engine: Engine;
   readonly authorizer: Authorizer;
   readonly options: SessionOptions;
+  /** The parent logger: the session logs through one child of it, bound to `logBindings` and its id. */
   readonly log: Logger;
+  readonly logBindings?: Record<string, unknown>;
   /** Called once when the session has ended. */
   readonly onEnd?: (reason: CloseReason) => void;
   readonly metrics?: SessionMetrics;
@@ -76,7 +78,7 @@ const MAX_TIMER_MS = 2_147_483_647;
 const FRAMING_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['MALFORMED_FRAME', 'FRAME_TOO_LARGE', 'TOO_MANY_HEADERS', 'HEADER_TOO_LONG', 'INVALID_ESCAPE', 'INVALID_UTF8']);
 
 class Session implements ConnectedContext, SessionHandle {
-  readonly id = `session-${randomBytes(16).toString('base64url')}`;
+  readonly id = `session-${randomToken(16)}`;
   readonly options: SessionOptions;
   readonly subscriptions = new SubscriptionRegistry();
   readonly transactions: TransactionStore;
@@ -108,7 +110,7 @@ class Session implements ConnectedContext, SessionHandle {
   constructor(deps: SessionDeps) {
     this.#deps = deps;
     this.options = deps.options;
-    this.log = deps.log.child({ sessionId: this.id });
+    this.log = deps.log.child({ ...deps.logBindings, sessionId: this.id });
     this.transactions = new TransactionStore(deps.options.maxTransactions, deps.options.maxTransactionFrames, deps.options.maxTransactionBytes);
     this.#decoder = new StompDecoder(deps.options.decoder, { pauseUntilAuthenticated: true });
     this.#meter = deps.metrics?.session(deps.transport.kind) ?? NO_SESSION_METER;
@@ -280,7 +282,9 @@ class Session implements ConnectedContext, SessionHandle {
     this.#engine = this.#deps.metrics ? countPublishes(engineSession, () => this.#meter.published()) : engineSession;
     this.#state = 'connected';
     this.#meter.connected(version);
-    this.log = this.log.child({ user: principal.username, vhost: principal.vhost, version });
+    // Added to the session's own child (the engine session logs through it too) rather than a child
+    // of it: one logger per connection, not three.
+    this.log.setBindings({ user: principal.username, vhost: principal.vhost, version });
     clearTimeout(this.#loginTimer);
     this.#decoder.setVersion(version);
     this.#decoder.setAuthenticated();

@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { bearerTokenOf, clientIp } from './credentials.js';
 import { refuseUpgrade } from './refuse-upgrade.js';
 import { WsTransport } from './ws-transport.js';
@@ -98,7 +98,7 @@ export function createWsServer(options: WsServerOptions): WsServer {
   sweep?.unref();
 
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => {}); // a reset during the handshake is the peer's business
+    socket.on('error', ignoreError); // a reset during the handshake is the peer's business
     if (!isWsPath(options.path, req.url)) return refuseUpgrade(socket, 404, 'Not Found');
     if (!accepting) return refuseUpgrade(socket, 503, 'Server shutting down');
     const origin = req.headers.origin ?? headerValue(req.headers['sec-websocket-origin']);
@@ -106,19 +106,31 @@ export function createWsServer(options: WsServerOptions): WsServer {
       log.info({ origin, remote: remoteOf(req) }, 'WebSocket upgrade refused: origin not allowed');
       return refuseUpgrade(socket, 403, 'Origin not allowed');
     }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const transport = new WsTransport(ws, {
-        remoteAddress: clientIp(req.socket.remoteAddress),
-        bearerToken: bearerTokenOf(req.headers, req.url),
-        offeredVersions: offeredStompVersions(req.headers['sec-websocket-protocol']),
-        socket,
-        ...(options.highWaterBytes !== undefined ? { highWaterBytes: options.highWaterBytes } : {}),
-        ...(options.lowWaterBytes !== undefined ? { lowWaterBytes: options.lowWaterBytes } : {}),
-      });
-      transports.add(transport);
-      void transport.closed.then(() => transports.delete(transport));
-      options.onConnection(transport, { remote: remoteOf(req), protocol: ws.protocol });
+    const accepted: AcceptedUpgrade = {
+      socket,
+      remoteAddress: clientIp(req.socket.remoteAddress),
+      remote: remoteOf(req),
+      bearerToken: bearerTokenOf(req.headers, req.url),
+      offeredVersions: offeredStompVersions(req.headers['sec-websocket-protocol']),
+    };
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, accepted));
+  }
+
+  // Apart from handleUpgrade so that nothing the connection keeps (its closures, the transport)
+  // can reach the upgrade request: a closure there would hold `req`, its headers and `head` for
+  // the connection's lifetime, about 1.5 KiB each.
+  function accept(ws: WebSocket, upgrade: AcceptedUpgrade): void {
+    const transport = new WsTransport(ws, {
+      remoteAddress: upgrade.remoteAddress,
+      bearerToken: upgrade.bearerToken,
+      offeredVersions: upgrade.offeredVersions,
+      socket: upgrade.socket,
+      ...(options.highWaterBytes !== undefined ? { highWaterBytes: options.highWaterBytes } : {}),
+      ...(options.lowWaterBytes !== undefined ? { lowWaterBytes: options.lowWaterBytes } : {}),
     });
+    transports.add(transport);
+    void transport.closed.then(() => transports.delete(transport));
+    options.onConnection(transport, { remote: upgrade.remote, protocol: ws.protocol });
   }
 
   return {
@@ -133,6 +145,17 @@ export function createWsServer(options: WsServerOptions): WsServer {
     },
   };
 }
+
+/** What a connection needs from its upgrade request, taken before the request can be dropped. */
+interface AcceptedUpgrade {
+  readonly socket: Duplex;
+  readonly remoteAddress: string;
+  readonly remote: string;
+  readonly bearerToken: string | undefined;
+  readonly offeredVersions: readonly string[];
+}
+
+const ignoreError = (): void => {};
 
 function remoteOf(req: IncomingMessage): string {
   const { remoteAddress, remotePort } = req.socket;
