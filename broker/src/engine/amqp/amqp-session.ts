@@ -9,7 +9,6 @@
 // kept, reuses its own consumer tags, and shows the session above one increasing sequence of
 // delivery tags across channels (delivery-tags.ts). The session layer never sees the switch.
 
-import { randomBytes } from 'node:crypto';
 import type { Channel, ConfirmChannel, ConsumeMessage, Message, Options } from 'amqplib';
 import type { Logger } from 'pino';
 import {
@@ -30,6 +29,7 @@ import { DeliveryTags } from './delivery-tags.js';
 import { ExclusiveQueues } from './exclusive-queues.js';
 import { SubscriptionRecord, type ConsumerRecipe } from './subscription-record.js';
 import type { AmqpSessionOptions } from './amqp-session-options.js';
+import { randomToken } from '../../random-pool.js';
 
 type State = 'open' | 'restoring' | 'closing' | 'closed';
 
@@ -68,7 +68,7 @@ export class AmqpSession implements EngineSession {
   readonly #record = new SubscriptionRecord<OnDelivery>();
   readonly #tags = new DeliveryTags();
   /** Unique per session, as RabbitMQ's generated amq.ctag-… tags are: tags are compared across sessions. */
-  readonly #tagPrefix = `thumper.ctag-${randomBytes(9).toString('base64url')}`;
+  readonly #tagPrefix = `thumper.ctag-${randomToken(9)}`;
   #nextConsumer = 1;
   /** setFlow's last state, re-applied on a restored channel. */
   #flowActive = true;

@@ -13,6 +13,8 @@ export class Exchange {
   readonly #exact = new Map<string, Set<string>>();
   /** topic exchanges: binding key with `*`/`#` → its compiled pattern and queue names. */
   readonly #patterns = new Map<string, { pattern: TopicPattern; queues: Set<string> }>();
+  /** queue name → its binding keys here: deleting a queue visits its own bindings, not all of them. */
+  readonly #keysOf = new Map<string, Set<string>>();
 
   constructor(name: string, type: ExchangeType) {
     this.name = name;
@@ -21,6 +23,12 @@ export class Exchange {
 
   /** AMQP queue.bind is idempotent: the same (queue, key) twice is one binding. */
   bind(queue: string, bindingKey: string): void {
+    let keys = this.#keysOf.get(queue);
+    if (keys === undefined) {
+      keys = new Set();
+      this.#keysOf.set(queue, keys);
+    }
+    keys.add(bindingKey);
     if (this.type === 'topic') {
       const pattern = compileTopicPattern(bindingKey);
       if (pattern.wildcard) {
@@ -43,6 +51,8 @@ export class Exchange {
 
   /** Removes one binding; a no-op when it does not exist (queue.unbind of an absent binding). */
   unbind(queue: string, bindingKey: string): void {
+    const keys = this.#keysOf.get(queue);
+    if (keys !== undefined && keys.delete(bindingKey) && keys.size === 0) this.#keysOf.delete(queue);
     const entry = this.#patterns.get(bindingKey);
     if (entry !== undefined && entry.queues.delete(queue) && entry.queues.size === 0) this.#patterns.delete(bindingKey);
     const queues = this.#exact.get(bindingKey);
@@ -51,12 +61,9 @@ export class Exchange {
 
   /** Removes every binding of a queue (the queue was deleted). */
   unbindQueue(queue: string): void {
-    for (const [key, queues] of this.#exact) {
-      if (queues.delete(queue) && queues.size === 0) this.#exact.delete(key);
-    }
-    for (const [key, entry] of this.#patterns) {
-      if (entry.queues.delete(queue) && entry.queues.size === 0) this.#patterns.delete(key);
-    }
+    const keys = this.#keysOf.get(queue);
+    if (keys === undefined) return;
+    for (const key of [...keys]) this.unbind(queue, key);
   }
 
   bindingCount(): number {

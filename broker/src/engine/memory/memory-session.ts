@@ -3,7 +3,6 @@
 // prefetch, owns exclusive queues, and turns channel errors into a closed session. Callbacks run
 // from an outbox flushed on setImmediate, never inside the call that produced the delivery.
 
-import { randomBytes } from 'node:crypto';
 import type { QueueSpec } from '../../destination/types.js';
 import type { StompError } from '../../errors.js';
 import {
@@ -20,6 +19,7 @@ import type { MemoryQueue, QueueConsumer, QueueOwner, QueuedMessage } from './qu
 import { checkEquivalence, parseQueueArguments, unsupportedQueueType } from './queue-args.js';
 import { copyProperties, parseExpiration, storeMessage } from './stored-message.js';
 import type { VirtualHost } from './vhost.js';
+import { randomToken } from '../../random-pool.js';
 
 /**
  * Deliveries waiting for their callback, per session. When full, this session's consumers take no
@@ -50,7 +50,7 @@ type OutboxItem =
 
 /** rabbit_guid:binary(gen_secure(), Prefix): prefix + base64url of 16 random bytes (22 chars). */
 export function generateName(prefix: 'amq.gen' | 'amq.ctag'): string {
-  return `${prefix}-${randomBytes(16).toString('base64url')}`;
+  return `${prefix}-${randomToken(16)}`;
 }
 
 export class MemorySession implements EngineSession, QueueOwner {

@@ -1,6 +1,5 @@
 // SUBSCRIBE (reference §1.2–§1.5, §2.6): plan the queue and bindings, authorize, then run the plan.
 
-import { randomBytes } from 'node:crypto';
 import { directSubscriptionQueueUse, parseDestination, planSubscribe, withoutDeclareChecks } from '../../destination/index.js';
 import { shareableBinding } from '../../destination/shared-binding.js';
 import type { SubscribePlan } from '../../destination/types.js';
@@ -9,6 +8,7 @@ import { getHeader, type Frame } from '../../stomp/frame.js';
 import type { CommandHandler, ConnectedContext } from '../context.js';
 import { asStompError, runSubscribePlan } from '../plan-executor.js';
 import { subscriptionTag, type Subscription } from '../subscriptions.js';
+import { pooledRandomBytes } from '../../random-pool.js';
 
 /**
  * A subscription served from the node's shared queue (same checks, same deliveries, no queue of its
@@ -49,7 +49,7 @@ export const handleSubscribe: CommandHandler = async (ctx, frame) => {
   }
   const plan = planSubscribe(dest.value, frame, {
     defaultTopicExchange: ctx.options.defaultTopicExchange,
-    randomId: randomBytes(16),
+    randomId: pooledRandomBytes(16),
   });
   if (!plan.ok) return plan.error;
   const { queue, declare, deleteOnFailure } = plan.value;
