@@ -4,7 +4,7 @@
 // a full GC, over N), the RabbitMQ queues they created, and how many are still open after the hold.
 
 import { settle, sleep, sampleProcess } from './measure.js';
-import { closeAll, openClients, type Scenario } from './scenario.js';
+import { closeAll, cpuWindow, openClients, type Scenario } from './scenario.js';
 
 const CONCURRENCY = 64;
 const WARMUP = 50;
@@ -28,6 +28,7 @@ export const connections: Scenario = async (ctx) => {
   const memBefore = await ctx.rabbit.memoryBytes();
   const queuesBefore = await ctx.rabbit.queueNames();
 
+  const cpu = cpuWindow(ctx);
   const start = performance.now();
   const { clients, failures } = await openClients(
     ctx,
@@ -38,6 +39,7 @@ export const connections: Scenario = async (ctx) => {
     CONCURRENCY,
   );
   const elapsed = (performance.now() - start) / 1000;
+  const usage = cpu();
   const ok = count - failures.length;
   try {
     ctx.progress(`${ok} of ${count} connected and subscribed in ${elapsed.toFixed(1)} s`);
@@ -65,6 +67,7 @@ export const connections: Scenario = async (ctx) => {
         total_mem_per_conn_kb: thumperPer + rabbitPer,
         queues_created: [...queuesAfter].filter((n) => !queuesBefore.has(n)).length,
         thumper_rss_mb: pid === undefined ? Number.NaN : rssAfter / 1024 / 1024,
+        ...usage,
       },
       notes: failures.length > 0 ? [`first failure: ${failures[0]!.message}`] : [],
     };

@@ -1,10 +1,12 @@
-// Thumper as the bench runs it: a separate OS process (`node --import tsx broker/src/main.ts`), so
+// Thumper as the bench runs it: a separate OS process running what ships (the Dockerfile's
+// `node dist/broker/src/main.js`: compiled once per bench run by tsc into a scratch directory), so
 // its RSS and CPU can be read from /proc, with the open-file limit raised in the shell that execs
-// it. Auth is JWT (HS256, one shared secret): a per-CONNECT signature check, about the cost of
+// it. Not `tsx`: its keep-names helper gives every closure a property store, which cost about 6 KiB
+// of heap per connection and some CPU (docs/benchmarks.md). Auth is JWT (HS256, one shared secret): a per-CONNECT signature check, about the cost of
 // RabbitMQ's internal guest/guest password check that Web-STOMP does.
 
-import { spawn } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { openSync, closeSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +39,8 @@ export interface ThumperOptions {
   readonly amqpUrl: string | undefined;
   /** Directory for a V8 CPU profile (node --cpu-prof), written when the process exits. */
   readonly cpuProfDir?: string | undefined;
+  /** Extra THUMPER_* settings, applied last (experiments: e.g. another log level). */
+  readonly env?: Readonly<Record<string, string>> | undefined;
 }
 
 const running = new Set<number>();
@@ -49,6 +53,18 @@ process.once('exit', () => {
     }
   }
 });
+
+let built: string | undefined;
+
+/** Compiles Thumper as the image's build stage does (tsconfig.build.json), once per process. */
+function buildOnce(): string {
+  if (built !== undefined) return built;
+  const out = mkdtempSync(join(ROOT, '.tmp-build-bench-'));
+  process.once('exit', () => rmSync(out, { recursive: true, force: true }));
+  execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', join(ROOT, 'tsconfig.build.json'), '--outDir', out], { stdio: 'pipe' });
+  built = join(out, 'broker/src/main.js');
+  return built;
+}
 
 export function benchToken(secret: string): string {
   // Every permission on every vhost, exchange, queue and routing key: the same reach guest has.
@@ -81,8 +97,9 @@ export async function startThumperProcess(options: ThumperOptions): Promise<Thum
   } else {
     env['THUMPER_ENGINE'] = 'memory';
   }
+  Object.assign(env, options.env);
   const profArgs = options.cpuProfDir === undefined ? '' : ` --cpu-prof --cpu-prof-dir=${JSON.stringify(options.cpuProfDir)}`;
-  const script = `${RAISE_FD_LIMIT}\nexec ${JSON.stringify(process.execPath)}${profArgs} --import tsx broker/src/main.ts`;
+  const script = `${RAISE_FD_LIMIT}\nexec ${JSON.stringify(process.execPath)}${profArgs} ${JSON.stringify(buildOnce())}`;
   const out = openSync(logFile, 'a');
   let pid: number | undefined;
   let exited: string | undefined;
