@@ -11,6 +11,7 @@ import type { CloseReason, ErrorCode } from '../errors.js';
 import type { StompVersion } from '../stomp/frame.js';
 import type { TransportKind } from '../transport/transport.js';
 import type { HttpMount } from './http-server.js';
+import { Tally, type TallySlot } from './tally.js';
 
 /** STOMP 1.2 client and server commands; anything else is counted as OTHER. */
 const STOMP_COMMANDS: ReadonlySet<string> = new Set([
@@ -110,22 +111,19 @@ export function createMetrics(): Metrics {
   });
   const opened = new Counter({ name: 'thumper_connections_opened_total', help: 'Client connections accepted.', labelNames: ['transport'] as const, registers });
   const closed = new Counter({ name: 'thumper_sessions_closed_total', help: 'Sessions ended, by close reason.', labelNames: ['reason'] as const, registers });
-  const framesIn = new Counter({
+  // Counted per frame: plain-number tallies, handed to prom-client at scrape time (tally.ts).
+  const framesIn = new Tally({
     name: 'thumper_frames_received_total',
     help: 'STOMP frames received, by command (HEARTBEAT: a bare EOL; OTHER: not a STOMP command).',
-    labelNames: ['command'] as const,
+    labelName: 'command',
     registers,
   });
-  const framesOut = new Counter({
-    name: 'thumper_frames_sent_total',
-    help: 'STOMP frames sent, by command (HEARTBEAT: a bare EOL).',
-    labelNames: ['command'] as const,
-    registers,
-  });
-  const bytesIn = new Counter({ name: 'thumper_received_bytes_total', help: 'Bytes received from clients.', labelNames: ['transport'] as const, registers });
-  const bytesOut = new Counter({ name: 'thumper_sent_bytes_total', help: 'Bytes handed to client transports.', labelNames: ['transport'] as const, registers });
-  const published = new Counter({ name: 'thumper_messages_published_total', help: 'Messages the engine accepted from SEND (and COMMIT).', registers });
-  const delivered = new Counter({ name: 'thumper_messages_delivered_total', help: 'MESSAGE frames sent to subscribers.', registers });
+  const framesOut = new Tally({ name: 'thumper_frames_sent_total', help: 'STOMP frames sent, by command (HEARTBEAT: a bare EOL).', labelName: 'command', registers });
+  const bytesIn = new Tally({ name: 'thumper_received_bytes_total', help: 'Bytes received from clients.', labelName: 'transport', registers });
+  const bytesOut = new Tally({ name: 'thumper_sent_bytes_total', help: 'Bytes handed to client transports.', labelName: 'transport', registers });
+  const published = new Tally({ name: 'thumper_messages_published_total', help: 'Messages the engine accepted from SEND (and COMMIT).', registers }).slot('');
+  const delivered = new Tally({ name: 'thumper_messages_delivered_total', help: 'MESSAGE frames sent to subscribers.', registers }).slot('');
+  const messagesOut = framesOut.slot('MESSAGE');
   const errors = new Counter({ name: 'thumper_errors_total', help: 'ERROR frames sent, by error code.', labelNames: ['code'] as const, registers });
   const decisions = new Counter({
     name: 'thumper_auth_decisions_total',
@@ -218,35 +216,8 @@ export function createMetrics(): Metrics {
     registers,
   });
 
-  const session = (transport: TransportKind): SessionMeter => {
-    let version: StompVersion | 'none' = 'none';
-    let ended = false;
-    opened.inc({ transport });
-    connections.inc({ transport, version });
-    return {
-      bytesIn: (n) => bytesIn.inc({ transport }, n),
-      frameIn: (command) => framesIn.inc({ command: commandLabel(command) }),
-      bytesOut: (n) => bytesOut.inc({ transport }, n),
-      frameOut: (command) => framesOut.inc({ command: commandLabel(command) }),
-      connected(v) {
-        if (ended) return;
-        connections.dec({ transport, version });
-        version = v;
-        connections.inc({ transport, version });
-      },
-      published: () => published.inc(),
-      delivered: () => delivered.inc(),
-      error: (code) => errors.inc({ code }),
-      slowConsumer: () => slowConsumers.inc(),
-      flowPaused: (direction) => flowPauses.inc({ direction }),
-      closed(reason) {
-        if (ended) return;
-        ended = true;
-        connections.dec({ transport, version });
-        closed.inc({ reason });
-      },
-    };
-  };
+  const counters: MeterCounters = { connections, opened, closed, framesIn, framesOut, messagesOut, bytesIn, bytesOut, published, delivered, errors, slowConsumers, flowPauses };
+  const session = (transport: TransportKind): SessionMeter => new Meter(counters, transport);
 
   return {
     registry,
@@ -304,4 +275,90 @@ export function countPublishes<T extends { publish(...args: never[]): Promise<vo
       return (value as (...a: unknown[]) => unknown).bind(obj);
     },
   });
+}
+
+interface MeterCounters {
+  readonly connections: Gauge<'transport' | 'version'>;
+  readonly opened: Counter<'transport'>;
+  readonly closed: Counter<'reason'>;
+  readonly framesIn: Tally;
+  readonly framesOut: Tally;
+  readonly messagesOut: TallySlot;
+  readonly bytesIn: Tally;
+  readonly bytesOut: Tally;
+  readonly published: TallySlot;
+  readonly delivered: TallySlot;
+  readonly errors: Counter<'code'>;
+  readonly slowConsumers: Counter;
+  readonly flowPauses: Counter<'direction'>;
+}
+
+/** One session's meter: a class, so a connection costs one small object rather than a closure per method. */
+class Meter implements SessionMeter {
+  readonly #c: MeterCounters;
+  readonly #transport: TransportKind;
+  readonly #bytesIn: TallySlot;
+  readonly #bytesOut: TallySlot;
+  #version: StompVersion | 'none' = 'none';
+  #ended = false;
+
+  constructor(counters: MeterCounters, transport: TransportKind) {
+    this.#c = counters;
+    this.#transport = transport;
+    this.#bytesIn = counters.bytesIn.slot(transport);
+    this.#bytesOut = counters.bytesOut.slot(transport);
+    counters.opened.inc({ transport });
+    counters.connections.inc({ transport, version: this.#version });
+  }
+
+  bytesIn(n: number): void {
+    this.#bytesIn.n += n;
+  }
+
+  frameIn(command: string): void {
+    this.#c.framesIn.add(commandLabel(command));
+  }
+
+  bytesOut(n: number): void {
+    this.#bytesOut.n += n;
+  }
+
+  frameOut(command: string): void {
+    if (command === 'MESSAGE') this.#c.messagesOut.n += 1;
+    else this.#c.framesOut.add(commandLabel(command));
+  }
+
+  connected(version: StompVersion): void {
+    if (this.#ended) return;
+    this.#c.connections.dec({ transport: this.#transport, version: this.#version });
+    this.#version = version;
+    this.#c.connections.inc({ transport: this.#transport, version });
+  }
+
+  published(): void {
+    this.#c.published.n += 1;
+  }
+
+  delivered(): void {
+    this.#c.delivered.n += 1;
+  }
+
+  error(code: ErrorCode): void {
+    this.#c.errors.inc({ code });
+  }
+
+  slowConsumer(): void {
+    this.#c.slowConsumers.inc();
+  }
+
+  flowPaused(direction: FlowDirection): void {
+    this.#c.flowPauses.inc({ direction });
+  }
+
+  closed(reason: CloseReason): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#c.connections.dec({ transport: this.#transport, version: this.#version });
+    this.#c.closed.inc({ reason });
+  }
 }
