@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
-import { BATCH_BYTES, BATCH_FRAMES, TickCork } from '../../broker/src/transport/tick-cork.js';
+import { BATCH_BYTES, BATCH_FRAMES, TickCork, corkWritesPerTick } from '../../broker/src/transport/tick-cork.js';
 
 function fakeSocket() {
   const log: string[] = [];
@@ -89,4 +89,26 @@ test('a batch that reaches BATCH_FRAMES or BATCH_BYTES is written out at once', 
   cork.wrote(10);
   await nextTick();
   assert.deepEqual(s.log, ['cork', 'uncork', 'cork', 'uncork', 'cork', 'uncork']);
+});
+
+test('corkWritesPerTick: a library writing frame by frame gets one batch per tick', async () => {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const client = net.connect(port, '127.0.0.1');
+  const [[peer]] = await Promise.all([once(server, 'connection') as Promise<[net.Socket]>, once(client, 'connect')]);
+  const chunks: Buffer[] = [];
+  peer.on('data', (d: Buffer) => chunks.push(d));
+  corkWritesPerTick(client);
+  for (let i = 0; i < 50; i++) client.write(`f${i};`);
+  assert.equal(client.writableLength, Array.from({ length: 50 }, (_, i) => `f${i};`).join('').length, 'held until the tick ends');
+  await nextTick();
+  assert.equal(client.writableLength, 0, 'written out at the end of the tick');
+  const deadline = Date.now() + 5000;
+  while (Buffer.concat(chunks).length < client.bytesWritten && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(Buffer.concat(chunks).toString(), Array.from({ length: 50 }, (_, i) => `f${i};`).join(''));
+  client.destroy();
+  peer.destroy();
+  server.close();
 });

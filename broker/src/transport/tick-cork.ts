@@ -66,3 +66,25 @@ export class TickCork {
     this.#socket.uncork();
   }
 }
+
+export interface CorkableWriter extends Corkable {
+  write(...args: never[]): boolean;
+  readonly writableLength: number;
+}
+
+/**
+ * For a socket written by a library we do not control (amqplib writes every frame of every channel
+ * with its own write() call): each write first holds the tick's cork, so what the library writes in
+ * one tick leaves in one syscall. In the queue benchmark those writes were ~20% of Thumper's CPU.
+ */
+export function corkWritesPerTick(stream: CorkableWriter): void {
+  const cork = new TickCork(stream);
+  const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+  const corked = (...args: unknown[]): boolean => {
+    cork.hold();
+    const ok = write(...args);
+    cork.wrote(stream.writableLength);
+    return ok;
+  };
+  (stream as { write: unknown }).write = corked;
+}
