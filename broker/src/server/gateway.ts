@@ -250,7 +250,11 @@ async function readTlsFiles(tls: Config['tls']): Promise<TcpTlsOptions> {
       throw new StartupError(`Invalid configuration: ${key}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   };
-  const [cert, key, ca] = await Promise.all([read(tls.certFile, 'tls.certFile'), read(tls.keyFile, 'tls.keyFile'), read(tls.caFile, 'tls.caFile')]);
+  // One after the other: with several bad files, the error names the first in this order every
+  // time (in parallel, whichever read failed first won).
+  const cert = await read(tls.certFile, 'tls.certFile');
+  const key = await read(tls.keyFile, 'tls.keyFile');
+  const ca = await read(tls.caFile, 'tls.caFile');
   if (cert === undefined || key === undefined) throw new StartupError('Invalid configuration: tls: tls.certFile and tls.keyFile are required');
   return { cert, key, ...(ca !== undefined ? { ca } : {}), requestClientCert: tls.requestClientCert || tls.requireClientCert, requireClientCert: tls.requireClientCert };
 }
