@@ -4,6 +4,7 @@
 // itself, an in-process auth-backend answers with RabbitMQ's stock rule: guest/guest may do anything.
 // Logs are silent unless TEST_LOG_LEVEL says otherwise (e.g. TEST_LOG_LEVEL=debug).
 
+import { get } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { startAuthBackend } from '../../auth-backend/src/server.js';
 import { loadConfig } from '../../broker/src/server/config.js';
@@ -69,4 +70,14 @@ export async function startThumper(env: Record<string, string> = {}): Promise<Th
     await authBackend?.close();
     throw err;
   }
+}
+
+/** The status code of a GET to the gateway's HTTP port (e.g. /readyz, /healthz); the body is discarded. */
+export function httpStatus(port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    }).on('error', reject);
+  });
 }

@@ -4,19 +4,9 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { get } from 'node:http';
 import { getHeader } from '../../broker/src/stomp/frame.js';
 import { connectWs, isError, login, type StompConn } from '../helpers/stomp-script.js';
-import { startThumper } from '../helpers/thumper-server.js';
-
-function status(port: number, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    }).on('error', reject);
-  });
-}
+import { httpStatus, startThumper } from '../helpers/thumper-server.js';
 
 describe('graceful drain', () => {
   it('readiness off, goodbye ERROR to every client, closes spread over the window, receipts kept', { timeout: 30_000 }, async () => {
@@ -35,8 +25,8 @@ describe('graceful drain', () => {
     // Accepted just before the signal: its receipt must arrive before the goodbye.
     clients[0]!.send('SEND', { destination: '/exchange/feed/user_1', receipt: 'last-words' }, 'x');
     const stopping = thumper.stop();
-    assert.equal(await status(thumper.port, '/readyz'), 503, 'not ready while draining');
-    assert.equal(await status(thumper.port, '/healthz'), 200, 'still alive while draining');
+    assert.equal(await httpStatus(thumper.port, '/readyz'), 503, 'not ready while draining');
+    assert.equal(await httpStatus(thumper.port, '/healthz'), 200, 'still alive while draining');
     await assert.rejects(connectWs(thumper.wsUrl, {}, 2000), 'no new WebSocket while draining');
 
     await stopping;

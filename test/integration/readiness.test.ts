@@ -3,18 +3,9 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, get } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startThumper } from '../helpers/thumper-server.js';
-
-function status(port: number, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    }).on('error', reject);
-  });
-}
+import { httpStatus, startThumper } from '../helpers/thumper-server.js';
 
 async function eventually(check: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -31,12 +22,12 @@ describe('/readyz and the auth service', () => {
     const port = (auth.address() as AddressInfo).port;
     const thumper = await startThumper({ THUMPER_ENGINE: 'memory', THUMPER_AUTH_BACKENDS: 'http', THUMPER_AUTH_HTTP_BASE_URL: `http://127.0.0.1:${port}/auth` });
     try {
-      assert.equal(await status(thumper.port, '/readyz'), 200);
+      assert.equal(await httpStatus(thumper.port, '/readyz'), 200);
       await new Promise<void>((resolve) => auth.close(() => resolve()));
-      await eventually(async () => (await status(thumper.port, '/readyz')) === 503, 'readyz 503 with the auth service down');
-      assert.equal(await status(thumper.port, '/healthz'), 200, 'alive all the same');
+      await eventually(async () => (await httpStatus(thumper.port, '/readyz')) === 503, 'readyz 503 with the auth service down');
+      assert.equal(await httpStatus(thumper.port, '/healthz'), 200, 'alive all the same');
       await new Promise<void>((resolve) => auth.listen(port, '127.0.0.1', resolve));
-      await eventually(async () => (await status(thumper.port, '/readyz')) === 200, 'readyz 200 with the auth service back');
+      await eventually(async () => (await httpStatus(thumper.port, '/readyz')) === 200, 'readyz 200 with the auth service back');
     } finally {
       await thumper.stop();
       auth.close();
