@@ -135,6 +135,54 @@ describe('shared subscription queues', SUITE, () => {
     await channel.deleteExchange(exchange);
   });
 
+  test('binds and unbinds of many keys at once, over the bind lanes: the broker ends with exactly the keys still subscribed', async () => {
+    const exchange = `fx-storm-${randomBytes(3).toString('hex')}`;
+    await channel.assertExchange(exchange, 'direct', { durable: false });
+    const KEYS = 60;
+    const subscribe = (key: string): Promise<{ key: string; sub: Recording; handle: { release(): Promise<void> } }> => {
+      const sub = recording();
+      return fanout.subscribe(vhost, { exchange, type: 'direct', bindingKey: key }, sub).then((handle) => ({ key, sub, handle }));
+    };
+    // Key i has 1 + i % 3 subscribers, all subscribing at once.
+    const first = await Promise.all(Array.from({ length: KEYS }, (_, i) => Array.from({ length: 1 + (i % 3) }, () => subscribe(`k${i}`))).flat());
+    // At once: keys 0-19 lose every subscriber; keys 20-29 lose theirs and get one new one; one
+    // subscriber of every other key with two or more leaves.
+    const byKey = new Map<string, typeof first>();
+    for (const s of first) byKey.set(s.key, [...(byKey.get(s.key) ?? []), s]);
+    const leaving: typeof first = [];
+    const kept: typeof first = [];
+    for (let i = 0; i < KEYS; i++) {
+      const subs = byKey.get(`k${i}`) ?? [];
+      if (i < 30) leaving.push(...subs);
+      else if (subs.length >= 2) leaving.push(subs[0]!), kept.push(...subs.slice(1));
+      else kept.push(...subs);
+    }
+    const [, added] = await Promise.all([
+      Promise.all(leaving.map((s) => s.handle.release())),
+      Promise.all(Array.from({ length: 10 }, (_, i) => subscribe(`k${20 + i}`))),
+    ]);
+    const live = [...kept, ...added];
+    const expectedKeys = [...new Set(live.map((s) => s.key))].sort();
+    const listed = await rabbit.rabbitmqctl('list_bindings', '-p', vhost, '--no-table-headers', '--quiet', 'source_name', 'routing_key');
+    const boundKeys = listed
+      .split('\n')
+      .map((line) => line.split('\t'))
+      .filter(([source]) => source === exchange)
+      .map(([, key]) => key ?? '')
+      .sort();
+    assert.deepEqual(boundKeys, expectedKeys, 'bindings on the broker');
+    assert.equal(fanout.stats().subscribers, live.length);
+
+    for (let i = 0; i < KEYS; i++) channel.publish(exchange, `k${i}`, Buffer.from(`m${i}`));
+    await settle(() => live.every((s) => s.sub.got.length === 1), 'every live subscriber got its key');
+    for (const s of live) assert.deepEqual(s.sub.got, [`${s.key}|m${s.key.slice(1)}`]);
+    for (const s of leaving) assert.deepEqual(s.sub.got, []);
+
+    await Promise.all(live.map((s) => s.handle.release()));
+    assert.deepEqual(await sharedQueues(), [], 'the shared queue goes with its last subscriber');
+    await channel.deleteExchange(exchange);
+  });
+
   test('a missing exchange is refused with NOT_FOUND and the others keep being served', async () => {
     const exchange = `fx-live-${randomBytes(3).toString('hex')}`;
     await channel.assertExchange(exchange, 'topic', { durable: false });
