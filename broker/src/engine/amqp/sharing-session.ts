@@ -55,7 +55,16 @@ export class SharingSession implements EngineSession {
     const handle = await this.#fanout.subscribe(this.#vhost, binding, {
       deliver: (m) => {
         if (this.#ended) return;
-        onDelivery({ ...m, consumerTag, deliveryTag: this.#nextDeliveryTag++ });
+        // A literal, not a spread: spreading the shared message was 5% of Thumper's CPU in the feed benchmark.
+        onDelivery({
+          consumerTag,
+          deliveryTag: this.#nextDeliveryTag++,
+          redelivered: m.redelivered,
+          exchange: m.exchange,
+          routingKey: m.routingKey,
+          body: m.body,
+          properties: m.properties,
+        });
       },
       lost: (error) => this.#fail(error),
     });
