@@ -7,7 +7,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,7 +99,9 @@ export async function startThumperProcess(options: ThumperOptions): Promise<Thum
   }
   Object.assign(env, options.env);
   const profArgs = options.cpuProfDir === undefined ? '' : ` --cpu-prof --cpu-prof-dir=${JSON.stringify(options.cpuProfDir)}`;
-  const script = `${RAISE_FD_LIMIT}\nexec ${JSON.stringify(process.execPath)}${profArgs} ${JSON.stringify(buildOnce())}`;
+  // Experiments only (e.g. `--trace-gc`): word-split by the shell, as typed.
+  const nodeArgs = process.env['BENCH_THUMPER_NODE_ARGS'] ? ` ${process.env['BENCH_THUMPER_NODE_ARGS']}` : '';
+  const script = `${RAISE_FD_LIMIT}\nexec ${JSON.stringify(process.execPath)}${profArgs}${nodeArgs} ${JSON.stringify(buildOnce())}`;
   const out = openSync(logFile, 'a');
   let pid: number | undefined;
   let exited: string | undefined;
@@ -133,6 +135,8 @@ export async function startThumperProcess(options: ThumperOptions): Promise<Thum
       }
     }
     running.delete(thePid);
+    const keepLog = process.env['BENCH_KEEP_LOG'];
+    if (keepLog) await copyFile(logFile, `${keepLog}-${thePid}.log`).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   };
 
