@@ -112,3 +112,50 @@ test('corkWritesPerTick: a library writing frame by frame gets one batch per tic
   peer.destroy();
   server.close();
 });
+
+test('eager: the first write of a tick is not corked, the second and later ones are, until the tick ends', async () => {
+  const s = fakeSocket();
+  const cork = new TickCork(s, { eager: true });
+  cork.hold();
+  cork.wrote(10);
+  assert.deepEqual(s.log, [], 'the first frame goes straight out');
+  cork.hold();
+  cork.wrote(20);
+  cork.hold();
+  assert.deepEqual(s.log, ['cork']);
+  await nextTick();
+  assert.deepEqual(s.log, ['cork', 'uncork']);
+  // A new tick: its first write goes straight out again.
+  cork.hold();
+  await nextTick();
+  assert.deepEqual(s.log, ['cork', 'uncork']);
+});
+
+test('eager, on a real socket: a lone frame leaves in the tick it was written, a burst still in order', async () => {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const client = net.connect(port, '127.0.0.1');
+  const [[peer]] = await Promise.all([once(server, 'connection') as Promise<[net.Socket]>, once(client, 'connect')]);
+  const chunks: Buffer[] = [];
+  peer.on('data', (d: Buffer) => chunks.push(d));
+  const cork = new TickCork(client, { eager: true });
+  cork.hold();
+  client.write('lone;');
+  assert.equal(client.writableLength, 0, 'handed to the kernel at once, not held for the tick');
+  const burst = Array.from({ length: 100 }, (_, i) => `b${i};`);
+  for (const f of burst) {
+    cork.hold();
+    client.write(f);
+  }
+  assert.equal(client.writableLength, burst.join('').length, 'the rest of the tick is held');
+  await nextTick();
+  const expected = `lone;${burst.join('')}`;
+  const deadline = Date.now() + 5000;
+  while (Buffer.concat(chunks).length < expected.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(Buffer.concat(chunks).toString(), expected);
+  client.destroy();
+  peer.destroy();
+  server.close();
+});
