@@ -13,6 +13,33 @@ function fakeSocket() {
 
 const nextTick = () => new Promise<void>((resolve) => process.nextTick(resolve));
 
+/** A loopback TCP connection: `client` is written to, `received()` is what its peer has read. */
+async function loopbackPair() {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const client = net.connect(port, '127.0.0.1');
+  const [[peer]] = await Promise.all([once(server, 'connection') as Promise<[net.Socket]>, once(client, 'connect')]);
+  const chunks: Buffer[] = [];
+  peer.on('data', (d: Buffer) => chunks.push(d));
+  const received = (): string => Buffer.concat(chunks).toString();
+  return {
+    client,
+    received,
+    /** Waits (bounded) until the peer has read `length` bytes. */
+    async receivedLength(length: number): Promise<void> {
+      const deadline = Date.now() + 5000;
+      while (received().length < length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    },
+    close(): void {
+      client.destroy();
+      peer.destroy();
+      server.close();
+    },
+  };
+}
+
 test('many holds in one tick cork once and uncork once, after the tick', async () => {
   const s = fakeSocket();
   const cork = new TickCork(s);
@@ -46,15 +73,8 @@ test('sockets corked in the same tick are all uncorked at its end', async () => 
 });
 
 test('on a real socket, frames written in one tick arrive complete and in order', async () => {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  const client = net.connect(port, '127.0.0.1');
-  const [[a]] = await Promise.all([once(server, 'connection') as Promise<[net.Socket]>, once(client, 'connect')]);
-  const c = client;
-  const received: Buffer[] = [];
-  a.on('data', (d: Buffer) => received.push(d));
+  const pair = await loopbackPair();
+  const c = pair.client;
   const cork = new TickCork(c);
   const frames = Array.from({ length: 200 }, (_, i) => `frame-${i};`);
   for (const f of frames) {
@@ -64,14 +84,9 @@ test('on a real socket, frames written in one tick arrive complete and in order'
   // Nothing left while corked: the bytes wait in the socket's buffer until the tick ends.
   assert.equal(c.writableLength, frames.join('').length);
   const expected = frames.join('');
-  const deadline = Date.now() + 5000;
-  while (Buffer.concat(received).length < expected.length && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.equal(Buffer.concat(received).toString(), expected);
-  c.destroy();
-  a.destroy();
-  server.close();
+  await pair.receivedLength(expected.length);
+  assert.equal(pair.received(), expected);
+  pair.close();
 });
 
 test('a batch that reaches BATCH_FRAMES or BATCH_BYTES is written out at once', async () => {
@@ -92,70 +107,14 @@ test('a batch that reaches BATCH_FRAMES or BATCH_BYTES is written out at once', 
 });
 
 test('corkWritesPerTick: a library writing frame by frame gets one batch per tick', async () => {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  const client = net.connect(port, '127.0.0.1');
-  const [[peer]] = await Promise.all([once(server, 'connection') as Promise<[net.Socket]>, once(client, 'connect')]);
-  const chunks: Buffer[] = [];
-  peer.on('data', (d: Buffer) => chunks.push(d));
+  const pair = await loopbackPair();
+  const client = pair.client;
   corkWritesPerTick(client);
   for (let i = 0; i < 50; i++) client.write(`f${i};`);
   assert.equal(client.writableLength, Array.from({ length: 50 }, (_, i) => `f${i};`).join('').length, 'held until the tick ends');
   await nextTick();
   assert.equal(client.writableLength, 0, 'written out at the end of the tick');
-  const deadline = Date.now() + 5000;
-  while (Buffer.concat(chunks).length < client.bytesWritten && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(Buffer.concat(chunks).toString(), Array.from({ length: 50 }, (_, i) => `f${i};`).join(''));
-  client.destroy();
-  peer.destroy();
-  server.close();
-});
-
-test('eager: the first write of a tick is not corked, the second and later ones are, until the tick ends', async () => {
-  const s = fakeSocket();
-  const cork = new TickCork(s, { eager: true });
-  cork.hold();
-  cork.wrote(10);
-  assert.deepEqual(s.log, [], 'the first frame goes straight out');
-  cork.hold();
-  cork.wrote(20);
-  cork.hold();
-  assert.deepEqual(s.log, ['cork']);
-  await nextTick();
-  assert.deepEqual(s.log, ['cork', 'uncork']);
-  // A new tick: its first write goes straight out again.
-  cork.hold();
-  await nextTick();
-  assert.deepEqual(s.log, ['cork', 'uncork']);
-});
-
-test('eager, on a real socket: a lone frame leaves in the tick it was written, a burst still in order', async () => {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  const client = net.connect(port, '127.0.0.1');
-  const [[peer]] = await Promise.all([once(server, 'connection') as Promise<[net.Socket]>, once(client, 'connect')]);
-  const chunks: Buffer[] = [];
-  peer.on('data', (d: Buffer) => chunks.push(d));
-  const cork = new TickCork(client, { eager: true });
-  cork.hold();
-  client.write('lone;');
-  assert.equal(client.writableLength, 0, 'handed to the kernel at once, not held for the tick');
-  const burst = Array.from({ length: 100 }, (_, i) => `b${i};`);
-  for (const f of burst) {
-    cork.hold();
-    client.write(f);
-  }
-  assert.equal(client.writableLength, burst.join('').length, 'the rest of the tick is held');
-  await nextTick();
-  const expected = `lone;${burst.join('')}`;
-  const deadline = Date.now() + 5000;
-  while (Buffer.concat(chunks).length < expected.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(Buffer.concat(chunks).toString(), expected);
-  client.destroy();
-  peer.destroy();
-  server.close();
+  await pair.receivedLength(client.bytesWritten);
+  assert.equal(pair.received(), Array.from({ length: 50 }, (_, i) => `f${i};`).join(''));
+  pair.close();
 });

@@ -41,7 +41,7 @@ export class TcpTransport implements Transport {
 
   constructor(socket: Socket, options: TcpTransportOptions) {
     this.#socket = socket;
-    this.#cork = new TickCork(socket, { eager: true });
+    this.#cork = new TickCork(socket);
     this.kind = options.kind;
     this.remoteAddress = options.remoteAddress;
     if (options.peerCommonName !== undefined) this.peerCommonName = options.peerCommonName;

@@ -7,11 +7,6 @@
 // which runs as soon as the current read's handlers return: nothing waits for a timer or the next
 // I/O turn, and `ws`'s own per-frame cork/uncork nests inside ours.
 //
-// A client socket (`eager`) writes its first frame of a tick at once and corks only from the
-// second on. A per-user feed hands each socket one frame per tick, and corking it would hold that
-// frame until the whole AMQP read was routed (hundreds of messages in a burst): latency for no
-// syscall saved. A fan-out burst still leaves in two writes per socket instead of hundreds.
-//
 // A batch is also cut short once it holds BATCH_BYTES or BATCH_FRAMES: corked bytes count as the
 // transport's backlog, and a big tick must not look like a slow consumer (session/outbound-flow.ts)
 // when the kernel would have taken the bytes at once. Past a few hundred frames the syscall saved
@@ -32,43 +27,28 @@ function flush(): void {
   scheduled = false;
   const batch = pending;
   pending = [];
-  for (const c of batch) c.endTick();
+  for (const c of batch) c.release();
 }
 
 export class TickCork {
   #socket: Corkable;
-  readonly #eager: boolean;
-  /** Written to in this tick (and so queued for the tick's end). */
-  #touched = false;
   #held = false;
   #frames = 0;
 
-  /** `eager`: the first write of a tick goes out at once, only later ones are corked. */
-  constructor(socket: Corkable, options: { readonly eager?: boolean } = {}) {
+  constructor(socket: Corkable) {
     this.#socket = socket;
-    this.#eager = options.eager ?? false;
   }
 
   /** Called before a write: the socket stays corked until the current tick's work is done. */
   hold(): void {
     if (this.#held) return;
-    if (!this.#touched) {
-      this.#touched = true;
-      pending.push(this);
-      if (!scheduled) {
-        scheduled = true;
-        process.nextTick(flush);
-      }
-      if (this.#eager) return;
-    }
     this.#held = true;
     this.#socket.cork();
-  }
-
-  /** The tick's work is done: write out what it corked. */
-  endTick(): void {
-    this.#touched = false;
-    this.release();
+    pending.push(this);
+    if (!scheduled) {
+      scheduled = true;
+      process.nextTick(flush);
+    }
   }
 
   /** After a write: `buffered` is the socket's backlog now; a full batch is written out at once. */

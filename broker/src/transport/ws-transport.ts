@@ -46,7 +46,7 @@ export class WsTransport implements Transport {
     this.remoteAddress = options.remoteAddress;
     this.bearerToken = options.bearerToken;
     this.offeredVersions = options.offeredVersions;
-    this.#cork = options.socket ? new TickCork(options.socket, { eager: true }) : undefined;
+    this.#cork = options.socket ? new TickCork(options.socket) : undefined;
     this.#life = new TransportLifecycle(options, DEFAULT_CLOSE_TIMEOUT_MS);
     this.closed = this.#life.closed;
     ws.on('message', (data: RawData) => this.#onData(toBuffer(data)));

@@ -54,12 +54,10 @@ export interface SharedFanoutOptions {
   /** `close`: a lost connection ends every subscriber (amqp.onConnectionLoss), a channel error still rebuilds. */
   readonly onConnectionLoss: 'restore' | 'close';
   readonly reconnect: BackoffOptions;
-  /** Channels per vhost for queue.bind/unbind, used in parallel (default 4). */
-  readonly bindChannels?: number;
 }
 
 /** Four lanes took serial binds from about 2,900/s to 6,400/s on an idle 2-core node; eight added little. */
-const DEFAULT_BIND_CHANNELS = 4;
+const BIND_LANES = 4;
 
 export interface FanoutStats {
   readonly queues: number;
@@ -152,7 +150,7 @@ class VhostFanout {
     this.#options = options;
     this.#nodeId = nodeId;
     this.#log = log;
-    this.#lanes = new BindLanes(options.bindChannels ?? DEFAULT_BIND_CHANNELS, {
+    this.#lanes = new BindLanes(BIND_LANES, {
       open: () => this.#openLaneChannel(),
       onChannelError: (err) => this.#onLaneError(err),
     });
