@@ -4,7 +4,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { getHeader, type Frame } from '../../broker/src/stomp/frame.js';
-import { rig, type Rig } from '../helpers/session-fixture.js';
+import { allowAllAuthorizer } from '../../broker/src/auth/allow-all.js';
+import type { Engine } from '../../broker/src/engine/engine.js';
+import { startSession } from '../../broker/src/session/session.js';
+import { rig, silentLog, TEST_SESSION_OPTIONS, type Rig } from '../helpers/session-fixture.js';
+import { TestClient } from '../helpers/memory-transport.js';
 
 const h = (f: Frame, name: string) => getHeader(f, name);
 const isFrame = (command: string, header?: [string, string]) => (f: Frame) =>
@@ -339,6 +343,59 @@ describe('session: errors', () => {
     await c.waitFor(isFrame('RECEIPT', ['receipt-id', 'bye']));
     await c.waitForClose();
     assert.equal(c.transport.closed?.code, 1000);
+  });
+
+  it('DISCONNECT with receipt: the RECEIPT waits for the engine session to close; deliveries meanwhile still arrive', async () => {
+    let closeAsked!: () => void;
+    const asked = new Promise<void>((resolve) => (closeAsked = resolve));
+    let letClose!: () => void;
+    const gate = new Promise<void>((resolve) => (letClose = resolve));
+    // The broker's close-ok, held back: the session must not answer before it.
+    const slowClose: Engine = {
+      ...r.engine,
+      kind: r.engine.kind,
+      start: () => r.engine.start(),
+      stop: () => r.engine.stop(),
+      isReady: () => r.engine.isReady(),
+      exchangeType: (vhost, name) => r.engine.exchangeType(vhost, name),
+      async openSession(ctx, events) {
+        const inner = await r.engine.openSession(ctx, events);
+        const close = async (): Promise<void> => {
+          closeAsked();
+          await gate;
+          await inner.close();
+        };
+        // Bound to the real session: its methods use private fields.
+        return new Proxy(inner, {
+          get: (target, key) => {
+            if (key === 'close') return close;
+            const value: unknown = Reflect.get(target, key);
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+      },
+    };
+    const c = new TestClient();
+    startSession({ transport: c.transport, engine: slowClose, authorizer: allowAllAuthorizer(), options: TEST_SESSION_OPTIONS, log: silentLog });
+    c.send('CONNECT', { 'accept-version': '1.2', host: '/' });
+    await c.waitFor(isFrame('CONNECTED'));
+    const q = uniq('/queue/closing');
+    c.send('SUBSCRIBE', { id: 's', destination: q, receipt: 'sub' });
+    await c.waitFor(isFrame('RECEIPT', ['receipt-id', 'sub']));
+    c.send('DISCONNECT', { receipt: 'bye' });
+    await asked;
+    const pub = await r.connected();
+    pub.send('SEND', { destination: q, receipt: 'p' }, 'late');
+    await pub.waitFor(isFrame('RECEIPT', ['receipt-id', 'p']));
+    const late = await c.waitFor(isFrame('MESSAGE'));
+    assert.equal(late.body.toString(), 'late');
+    assert.equal(c.frames.some(isFrame('RECEIPT', ['receipt-id', 'bye'])), false, 'no RECEIPT before the close-ok');
+    assert.equal(c.isClosed, false);
+    letClose();
+    await c.waitFor(isFrame('RECEIPT', ['receipt-id', 'bye']));
+    await c.waitForClose();
+    const commands = c.frames.map((f) => f.command);
+    assert.ok(commands.indexOf('MESSAGE') < commands.lastIndexOf('RECEIPT'), commands.join(','));
   });
 });
 

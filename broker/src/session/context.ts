@@ -37,8 +37,8 @@ export interface ConnectedContext {
   deliver(sub: Subscription, delivery: Delivery): void;
   /** A broker confirm still to come: a graceful shutdown waits for it, so its RECEIPT goes out. */
   trackConfirm(confirmed: Promise<unknown>): void;
-  /** Ends the session after a DISCONNECT (receipt already sent). */
-  disconnect(): void;
+  /** Ends the session after a DISCONNECT; with `receiptId`, the RECEIPT once the broker stopped delivering. */
+  disconnect(receiptId?: string): Promise<void>;
 }
 
 /** A handler that sends its own RECEIPT (SEND waits for the broker's confirm) returns this. */

@@ -75,6 +75,22 @@ const CLOSE_CODES: Record<CloseReason, number> = {
 
 const MAX_TIMER_MS = 2_147_483_647;
 
+/** A DISCONNECT's RECEIPT waits at most this long for the broker to end the session. */
+const DISCONNECT_WAIT_MS = 10_000;
+
+/** True if `work` settled within `ms`. */
+async function settleWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([work.then(() => true), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const FRAMING_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['MALFORMED_FRAME', 'FRAME_TOO_LARGE', 'TOO_MANY_HEADERS', 'HEADER_TOO_LONG', 'INVALID_ESCAPE', 'INVALID_UTF8']);
 
 class Session implements ConnectedContext, SessionHandle {
@@ -98,6 +114,7 @@ class Session implements ConnectedContext, SessionHandle {
   #version: StompVersion = '1.0';
   #principal: Principal | undefined;
   #engine: EngineSession | undefined;
+  #engineClosed: Promise<void> | undefined;
   #lastRead = Date.now();
   #lastWrite = Date.now();
   #stopHeartBeats: (() => void) | undefined;
@@ -211,15 +228,53 @@ class Session implements ConnectedContext, SessionHandle {
     if (this.#state === 'closed') return;
     this.#draining = true;
     const idle = this.#pumping ? new Promise<void>((resolve) => this.#pumpIdle.push(resolve)) : Promise.resolve();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, maxWaitMs);
-    });
-    await Promise.race([idle.then(() => Promise.allSettled([...this.#inFlight])), deadline]);
-    clearTimeout(timer);
-    // Receipts of confirmed SENDs are written in promise callbacks: let them run first.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await settleWithin(idle.then(() => this.#confirmsSettled()), maxWaitMs);
     this.close(reason, error);
+  }
+
+  /** Every SEND's confirm has come (or failed), and the RECEIPTs written in its callbacks are out. */
+  async #confirmsSettled(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight]);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
+  /**
+   * DISCONNECT. With a receipt, the RECEIPT promises that nothing more reaches this client, so it is
+   * written only once earlier SENDs are confirmed (their RECEIPTs come first) and the engine session
+   * has closed: its consumers are cancelled at the broker, and a message published after the RECEIPT
+   * stays queued instead of going, auto-acked, to a consumer about to vanish. Deliveries that arrive
+   * meanwhile are still written: the client reads until the RECEIPT. No further frame is taken.
+   */
+  async disconnect(receiptId?: string): Promise<void> {
+    if (receiptId === undefined) {
+      this.close('client-disconnect');
+      return;
+    }
+    this.#draining = true;
+    let failure: unknown;
+    const closed = this.#confirmsSettled()
+      .then(() => this.#closeEngine())
+      .catch((e: unknown) => {
+        failure = e;
+      });
+    const inTime = await settleWithin(closed, DISCONNECT_WAIT_MS);
+    // The client went, or the broker ended the session with its own ERROR, meanwhile.
+    if (this.#state === 'closed') return;
+    if (!inTime) {
+      this.close('fatal-error', stompError('ENGINE_ERROR', `The broker did not confirm the end of this session within ${DISCONNECT_WAIT_MS} ms; messages may still have been delivered after the DISCONNECT\n`), receiptId);
+      return;
+    }
+    // A channel already gone with the connection delivers nothing more either: the promise holds.
+    if (failure !== undefined) this.log.debug({ err: asStompError(failure) }, 'engine session close failed at DISCONNECT');
+    this.sendReceipt(receiptId);
+    this.close('client-disconnect');
+  }
+
+  /** Once, however many ways the session ends. */
+  #closeEngine(): Promise<void> {
+    if (!this.#engine) return Promise.resolve();
+    this.#engineClosed ??= this.#engine.close();
+    return this.#engineClosed;
   }
 
   async #handle(frame: Frame): Promise<void> {
@@ -427,10 +482,6 @@ class Session implements ConnectedContext, SessionHandle {
     );
   }
 
-  disconnect(): void {
-    this.close('client-disconnect');
-  }
-
   close(reason: CloseReason, error?: StompError, receiptId?: string): void {
     if (this.#state === 'closed') return;
     const wasConnected = this.#state === 'connected';
@@ -452,8 +503,8 @@ class Session implements ConnectedContext, SessionHandle {
     this.subscriptions.clear();
     const code = error && FRAMING_ERRORS.has(error.code) ? 1007 : CLOSE_CODES[reason];
     this.#deps.transport.close(code, error?.message ?? reason);
-    if (this.#engine) {
-      this.#engine.close().catch((e: unknown) => this.log.warn({ err: asStompError(e) }, 'engine session close failed'));
+    if (this.#engine && !this.#engineClosed) {
+      this.#closeEngine().catch((e: unknown) => this.log.warn({ err: asStompError(e) }, 'engine session close failed'));
     }
     const level = reason === 'client-disconnect' || reason === 'client-gone' ? 'info' : 'warn';
     this.log[level]({ reason, code: error?.code, detail: error?.detail, wasConnected }, 'session closed');
