@@ -4,7 +4,7 @@
 import pino from 'pino';
 import { allowAllAuthorizer } from '../../broker/src/auth/allow-all.js';
 import type { Authorizer } from '../../broker/src/auth/authorizer.js';
-import type { Engine } from '../../broker/src/engine/engine.js';
+import type { Engine, EngineSession } from '../../broker/src/engine/engine.js';
 import { MemoryEngine } from '../../broker/src/engine/memory/memory-engine.js';
 import type { SessionMetrics } from '../../broker/src/server/metrics.js';
 import { startSession, type SessionHandle } from '../../broker/src/session/session.js';
@@ -68,6 +68,32 @@ export async function rig(
     },
     async close() {
       await engine.stop();
+    },
+  };
+}
+
+/** `engine` whose sessions run `hold` before closing: a broker slow to answer channel.close. */
+export function holdingCloses(engine: Engine, hold: () => Promise<void>): Engine {
+  return {
+    kind: engine.kind,
+    start: () => engine.start(),
+    stop: () => engine.stop(),
+    isReady: () => engine.isReady(),
+    exchangeType: (vhost, name) => engine.exchangeType(vhost, name),
+    async openSession(ctx, events) {
+      const inner = await engine.openSession(ctx, events);
+      const close = async (): Promise<void> => {
+        await hold();
+        await inner.close();
+      };
+      // Bound to the real session: its methods use private fields.
+      return new Proxy(inner, {
+        get: (target, key) => {
+          if (key === 'close') return close;
+          const value: unknown = Reflect.get(target, key);
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      }) as EngineSession;
     },
   };
 }

@@ -29,7 +29,7 @@ import type { TcpConnectionInfo, TcpServer, TcpServerOptions } from '../../broke
 import { createTcpServer } from '../../broker/src/transport/tcp-server.js';
 import type { TcpTransport } from '../../broker/src/transport/tcp-transport.js';
 import type { TransportHandlers } from '../../broker/src/transport/transport.js';
-import { memoryEngine, silentLog, TEST_SESSION_OPTIONS } from '../helpers/session-fixture.js';
+import { holdingCloses, memoryEngine, silentLog, TEST_SESSION_OPTIONS } from '../helpers/session-fixture.js';
 
 const TIMEOUT = { timeout: 20000 };
 
@@ -159,10 +159,12 @@ after(async () => {
 type NodeOptions = Partial<Omit<TcpServerOptions, 'onConnection' | 'log'>> & {
   /** Session options over TEST_SESSION_OPTIONS; `false`: no session, the test drives the transport. */
   readonly session?: Partial<SessionOptions> | false;
+  /** Default: the suite's embedded engine. */
+  readonly engine?: Engine;
 };
 
 async function startNode(options: NodeOptions = {}): Promise<Node> {
-  const { session: sessionOverrides = {}, ...serverOptions } = options;
+  const { session: sessionOverrides = {}, engine: nodeEngine = engine, ...serverOptions } = options;
   const logs = capturingLog();
   const conns: Conn[] = [];
   const waiters: Array<(c: Conn) => void> = [];
@@ -187,10 +189,11 @@ async function startNode(options: NodeOptions = {}): Promise<Node> {
             h.close();
           },
           drain: () => h.drain(),
+          ...(h.end ? { end: () => h.end!() } : {}),
         });
       if (sessionOverrides !== false) {
         const options = { ...TEST_SESSION_OPTIONS, ...sessionOverrides };
-        startSession({ transport, engine, authorizer: allowAllAuthorizer(), options, log: silentLog });
+        startSession({ transport, engine: nodeEngine, authorizer: allowAllAuthorizer(), options, log: silentLog });
       }
       conns.push(conn);
       for (const w of waiters.splice(0)) w(conn);
@@ -453,6 +456,48 @@ describe('plain TCP with the real session', () => {
     assert.equal(ending.error, undefined);
     await conn.transport.closed;
     assert.equal(conn.closeCalls, 1);
+  });
+
+  for (const kind of ['tcp', 'tls'] as const) {
+    test(`${kind}: a client that half-closes right after DISCONNECT still gets every RECEIPT, then the close`, TIMEOUT, async () => {
+      // The broker takes a while to close the session, so the FIN is in long before the RECEIPT.
+      const node = await startNode({
+        engine: holdingCloses(engine, () => new Promise((resolve) => setTimeout(resolve, 300))),
+        ...(kind === 'tls' ? { tls: { ...certs.server, requestClientCert: false, requireClientCert: false } } : {}),
+      });
+      const client = kind === 'tls' ? await StompSocket.tls(node.port) : await StompSocket.plain(node.port);
+      const conn = await node.nextConnection();
+      client.socket.end(
+        Buffer.concat([
+          frameBytes('CONNECT', { 'accept-version': '1.2', host: '/' }),
+          frameBytes('SEND', { destination: '/queue/tcp-half-close', receipt: 'sent' }, 'x'),
+          frameBytes('DISCONNECT', { receipt: 'bye' }),
+        ]),
+      );
+      const ending = await client.ended;
+      assert.deepEqual(
+        client.frames.map((f) => [f.command, getHeader(f, 'receipt-id') ?? '']),
+        [['CONNECTED', ''], ['RECEIPT', 'sent'], ['RECEIPT', 'bye']],
+      );
+      assert.equal(ending.sawEnd, true);
+      assert.equal(ending.error, undefined);
+      await conn.transport.closed;
+    });
+  }
+
+  test('a client that half-closes without DISCONNECT gets the answers to what it sent, then the close', TIMEOUT, async () => {
+    const node = await startNode();
+    const client = await StompSocket.plain(node.port);
+    client.socket.end(
+      Buffer.concat([
+        frameBytes('CONNECT', { 'accept-version': '1.2', host: '/' }),
+        frameBytes('SUBSCRIBE', { id: 's', destination: '/queue/tcp-half-close-2', receipt: 'sub' }),
+        frameBytes('SEND', { destination: '/queue/tcp-half-close-2', receipt: 'sent' }, 'echo'),
+      ]),
+    );
+    const ending = await client.ended;
+    assert.deepEqual(client.frames.filter((f) => f.command === 'RECEIPT').map((f) => getHeader(f, 'receipt-id')), ['sub', 'sent']);
+    assert.equal(ending.sawEnd, true);
   });
 
   test('heart-beats: the server sends EOLs when the client asks for them', TIMEOUT, async () => {

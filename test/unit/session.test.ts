@@ -5,9 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { getHeader, type Frame } from '../../broker/src/stomp/frame.js';
 import { allowAllAuthorizer } from '../../broker/src/auth/allow-all.js';
-import type { Engine } from '../../broker/src/engine/engine.js';
 import { startSession } from '../../broker/src/session/session.js';
-import { rig, silentLog, TEST_SESSION_OPTIONS, type Rig } from '../helpers/session-fixture.js';
+import { holdingCloses, rig, silentLog, TEST_SESSION_OPTIONS, type Rig } from '../helpers/session-fixture.js';
 import { TestClient } from '../helpers/memory-transport.js';
 
 const h = (f: Frame, name: string) => getHeader(f, name);
@@ -351,30 +350,10 @@ describe('session: errors', () => {
     let letClose!: () => void;
     const gate = new Promise<void>((resolve) => (letClose = resolve));
     // The broker's close-ok, held back: the session must not answer before it.
-    const slowClose: Engine = {
-      ...r.engine,
-      kind: r.engine.kind,
-      start: () => r.engine.start(),
-      stop: () => r.engine.stop(),
-      isReady: () => r.engine.isReady(),
-      exchangeType: (vhost, name) => r.engine.exchangeType(vhost, name),
-      async openSession(ctx, events) {
-        const inner = await r.engine.openSession(ctx, events);
-        const close = async (): Promise<void> => {
-          closeAsked();
-          await gate;
-          await inner.close();
-        };
-        // Bound to the real session: its methods use private fields.
-        return new Proxy(inner, {
-          get: (target, key) => {
-            if (key === 'close') return close;
-            const value: unknown = Reflect.get(target, key);
-            return typeof value === 'function' ? value.bind(target) : value;
-          },
-        });
-      },
-    };
+    const slowClose = holdingCloses(r.engine, async () => {
+      closeAsked();
+      await gate;
+    });
     const c = new TestClient();
     startSession({ transport: c.transport, engine: slowClose, authorizer: allowAllAuthorizer(), options: TEST_SESSION_OPTIONS, log: silentLog });
     c.send('CONNECT', { 'accept-version': '1.2', host: '/' });

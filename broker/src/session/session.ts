@@ -75,8 +75,8 @@ const CLOSE_CODES: Record<CloseReason, number> = {
 
 const MAX_TIMER_MS = 2_147_483_647;
 
-/** A DISCONNECT's RECEIPT waits at most this long for the broker to end the session. */
-const DISCONNECT_WAIT_MS = 10_000;
+/** A session ending at the client's word (DISCONNECT with receipt, half-close) waits at most this long for the broker. */
+const CLOSING_WAIT_MS = 10_000;
 
 /** True if `work` settled within `ms`. */
 async function settleWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
@@ -140,6 +140,7 @@ class Session implements ConnectedContext, SessionHandle {
       data: (chunk) => this.#onData(chunk),
       close: (reason) => this.close(reason ?? 'client-gone'),
       drain: () => this.#outbound.drained(),
+      end: () => void this.#peerFinished(),
     });
     if (deps.options.loginTimeoutMs > 0) {
       this.#loginTimer = setTimeout(() => {
@@ -257,17 +258,30 @@ class Session implements ConnectedContext, SessionHandle {
       .catch((e: unknown) => {
         failure = e;
       });
-    const inTime = await settleWithin(closed, DISCONNECT_WAIT_MS);
+    const inTime = await settleWithin(closed, CLOSING_WAIT_MS);
     // The client went, or the broker ended the session with its own ERROR, meanwhile.
     if (this.#state === 'closed') return;
     if (!inTime) {
-      this.close('fatal-error', stompError('ENGINE_ERROR', `The broker did not confirm the end of this session within ${DISCONNECT_WAIT_MS} ms; messages may still have been delivered after the DISCONNECT\n`), receiptId);
+      this.close('fatal-error', stompError('ENGINE_ERROR', `The broker did not confirm the end of this session within ${CLOSING_WAIT_MS} ms; messages may still have been delivered after the DISCONNECT\n`), receiptId);
       return;
     }
     // A channel already gone with the connection delivers nothing more either: the promise holds.
     if (failure !== undefined) this.log.debug({ err: asStompError(failure) }, 'engine session close failed at DISCONNECT');
     this.sendReceipt(receiptId);
     this.close('client-disconnect');
+  }
+
+  /**
+   * The client half-closed (TCP): it sends nothing more but reads on. What it already sent is
+   * handled and answered, receipts of confirmed SENDs included, then the session ends.
+   */
+  async #peerFinished(): Promise<void> {
+    const answered = (async () => {
+      while (this.#pumping) await new Promise<void>((resolve) => this.#pumpIdle.push(resolve));
+      await this.#confirmsSettled();
+    })();
+    await settleWithin(answered, CLOSING_WAIT_MS);
+    this.close('client-gone');
   }
 
   /** Once, however many ways the session ends. */

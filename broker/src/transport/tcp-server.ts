@@ -96,10 +96,12 @@ export async function createTcpServer(options: TcpServerOptions): Promise<TcpSer
           requestCert: tls.requestClientCert || tls.requireClientCert,
           rejectUnauthorized: tls.requireClientCert,
           handshakeTimeout: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+          allowHalfOpen: true,
         },
         (socket: TLSSocket) => accept(socket, verifiedPeerCommonName(socket)),
       )
-    : createNetServer((socket) => accept(socket, undefined));
+    : // Half-open: after the client's FIN, answers to what it sent (receipts) can still reach it.
+      createNetServer({ allowHalfOpen: true }, (socket) => accept(socket, undefined));
 
   // Runs for every accepted TCP socket, before any TLS handshake, so keepalive covers the handshake.
   server.on('connection', (socket: Socket) => {

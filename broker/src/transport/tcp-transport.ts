@@ -49,6 +49,10 @@ export class TcpTransport implements Transport {
     this.closed = this.#life.closed;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('close', () => this.#life.notifyClosed());
+    // The server allows half-open sockets: a client that stops sending still reads its answers.
+    socket.on('end', () => {
+      if (!this.#life.closeRequested && !this.#life.peerEnded()) this.close();
+    });
     // 'close' always follows 'error' (reset, TLS alert): the session learns of the end from the
     // close handler; the listener only keeps the error from being thrown.
     socket.on('error', () => {});

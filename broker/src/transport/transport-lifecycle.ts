@@ -110,6 +110,13 @@ export class TransportLifecycle {
     if (this.#handlers) this.#notifyClose();
   }
 
+  /** The peer half-closed: to the handlers' `end`, or false if there is none (then the caller closes). */
+  peerEnded(): boolean {
+    if (this.#isClosed || this.#closeRequested || !this.#handlers?.end) return false;
+    this.#handlers.end();
+    return true;
+  }
+
   /** After a send: false (and `drain` owed) when the backlog is at or over either high-water mark. */
   noteBacklog(bufferedBytes: number, bufferedFrames = 0): boolean {
     if (bufferedBytes < this.#marks.highBytes && bufferedFrames < this.#marks.highFrames) return true;

@@ -17,6 +17,11 @@ export interface TransportHandlers {
   close(reason?: 'ping-timeout'): void;
   /** The outbound buffer fell below its low-water mark. */
   drain(): void;
+  /**
+   * The peer will send nothing more but still reads (a TCP half-close, as `nc` does when its input
+   * ends). Without this handler the transport closes. Transports without half-close never call it.
+   */
+  end?(): void;
 }
 
 export interface Transport {
