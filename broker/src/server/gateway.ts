@@ -28,6 +28,7 @@ import type { Config } from './config.js';
 import { exampleMount } from './example-page.js';
 import { createMetrics, metricsMount, type Metrics } from './metrics.js';
 import { closeServer, createHttpServer, listen, type HttpMount } from './http-server.js';
+import { settleWithin } from '../settle-within.js';
 
 export interface Gateway {
   /** Where the HTTP server listens (the real port when http.port is 0). */
@@ -262,14 +263,4 @@ async function readTlsFiles(tls: Config['tls']): Promise<TcpTlsOptions> {
 /** A configuration problem found while wiring (e.g. an unreadable key file): exit code 2, like config errors. */
 export class StartupError extends Error {
   override readonly name = 'StartupError';
-}
-
-/** Waits for `promise`, but no longer than `ms`. */
-async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  await Promise.race([promise.then(() => undefined), timeout]);
-  clearTimeout(timer);
 }

@@ -27,6 +27,7 @@ import { asStompError } from './plan-executor.js';
 import { formatMessageId, SubscriptionRegistry, type Subscription } from './subscriptions.js';
 import { TransactionStore } from './transactions.js';
 import { randomToken } from '../random-pool.js';
+import { settleWithin } from '../settle-within.js';
 
 export interface SessionDeps {
   readonly transport: Transport;
@@ -77,19 +78,6 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 /** A session ending at the client's word (DISCONNECT with receipt, half-close) waits at most this long for the broker. */
 const CLOSING_WAIT_MS = 10_000;
-
-/** True if `work` settled within `ms`. */
-async function settleWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([work.then(() => true), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const FRAMING_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['MALFORMED_FRAME', 'FRAME_TOO_LARGE', 'TOO_MANY_HEADERS', 'HEADER_TOO_LONG', 'INVALID_ESCAPE', 'INVALID_UTF8']);
 
