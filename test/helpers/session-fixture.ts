@@ -72,8 +72,11 @@ export async function rig(
   };
 }
 
-/** `engine` whose sessions run `hold` before closing: a broker slow to answer channel.close. */
-export function holdingCloses(engine: Engine, hold: () => Promise<void>): Engine {
+/**
+ * `engine` whose sessions are the real ones with some methods replaced: `replace(inner)` gives the
+ * replacements, which usually call through to `inner`.
+ */
+function wrappingSessions(engine: Engine, replace: (inner: EngineSession) => Partial<EngineSession>): Engine {
   return {
     kind: engine.kind,
     start: () => engine.start(),
@@ -82,18 +85,35 @@ export function holdingCloses(engine: Engine, hold: () => Promise<void>): Engine
     exchangeType: (vhost, name) => engine.exchangeType(vhost, name),
     async openSession(ctx, events) {
       const inner = await engine.openSession(ctx, events);
-      const close = async (): Promise<void> => {
-        await hold();
-        await inner.close();
-      };
+      const replaced: Partial<EngineSession> = replace(inner);
       // Bound to the real session: its methods use private fields.
       return new Proxy(inner, {
         get: (target, key) => {
-          if (key === 'close') return close;
+          if (Object.hasOwn(replaced, key)) return (replaced as Record<string | symbol, unknown>)[key];
           const value: unknown = Reflect.get(target, key);
           return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
         },
       }) as EngineSession;
     },
   };
+}
+
+/** `engine` whose sessions run `hold` before closing: a broker slow to answer channel.close. */
+export function holdingCloses(engine: Engine, hold: () => Promise<void>): Engine {
+  return wrappingSessions(engine, (inner) => ({
+    async close() {
+      await hold();
+      await inner.close();
+    },
+  }));
+}
+
+/** `engine` whose sessions publish at once but answer a confirmed publish only once `hold` settles: a late confirm. */
+export function holdingConfirms(engine: Engine, hold: () => Promise<void>): Engine {
+  return wrappingSessions(engine, (inner) => ({
+    async publish(exchange, routingKey, message, confirm) {
+      await inner.publish(exchange, routingKey, message, confirm);
+      if (confirm) await hold();
+    },
+  }));
 }

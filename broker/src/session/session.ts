@@ -241,8 +241,12 @@ class Session implements ConnectedContext, SessionHandle {
     }
     this.#draining = true;
     let failure: unknown;
+    let confirmed = false;
     const closed = this.#confirmsSettled()
-      .then(() => this.#closeEngine())
+      .then(() => {
+        confirmed = true;
+        return this.#closeEngine();
+      })
       .catch((e: unknown) => {
         failure = e;
       });
@@ -250,7 +254,10 @@ class Session implements ConnectedContext, SessionHandle {
     // The client went, or the broker ended the session with its own ERROR, meanwhile.
     if (this.#state === 'closed') return;
     if (!inTime) {
-      this.close('fatal-error', stompError('ENGINE_ERROR', `The broker did not confirm the end of this session within ${CLOSING_WAIT_MS} ms; messages may still have been delivered after the DISCONNECT\n`), receiptId);
+      const why = confirmed
+        ? `The broker did not confirm the end of this session within ${CLOSING_WAIT_MS} ms; messages may still have been delivered after the DISCONNECT\n`
+        : `The broker did not confirm this session's earlier SENDs within ${CLOSING_WAIT_MS} ms; they may not have been accepted\n`;
+      this.close('fatal-error', stompError('ENGINE_ERROR', why), receiptId);
       return;
     }
     // A channel already gone with the connection delivers nothing more either: the promise holds.
