@@ -5,6 +5,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { getHeader, type Frame } from '../../broker/src/stomp/frame.js';
 import { allowAllAuthorizer } from '../../broker/src/auth/allow-all.js';
+import type { Engine } from '../../broker/src/engine/engine.js';
 import { startSession } from '../../broker/src/session/session.js';
 import { holdingCloses, holdingConfirms, rig, silentLog, TEST_SESSION_OPTIONS, type Rig } from '../helpers/session-fixture.js';
 import { TestClient } from '../helpers/memory-transport.js';
@@ -19,25 +20,50 @@ const uniq = (p: string) => `${p}-${process.pid}-${++n}`;
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
- * A receipted DISCONNECT is waiting on the broker, under mocked setTimeout: nothing is written before
- * the 10 s bound; at it, exactly one ERROR (internal_error, saying why, carrying the receipt-id), no
- * RECEIPT, and the transport closed.
+ * A session on `stuck(hold)`, whose hold lasts until the test ends; `act` sends frames ending in
+ * `DISCONNECT receipt:bye` and resolves once the engine is held. Under mocked setTimeout (so the
+ * 10 s bound passes at once): nothing is written before the bound; at it, exactly one ERROR
+ * (internal_error, `why` as its body, carrying the receipt-id), no RECEIPT, and the transport closed.
  */
-async function expectClosingTimeout(t: TestContext, c: TestClient, receipt: string, why: string): Promise<void> {
-  await turn();
-  t.mock.timers.tick(9_999);
-  await turn();
-  assert.deepEqual(c.frames.map((f) => f.command), ['CONNECTED'], 'nothing answered before the bound');
-  assert.equal(c.isClosed, false, 'still open before the bound');
-  t.mock.timers.tick(1);
-  await turn();
-  assert.deepEqual(c.frames.map((f) => f.command), ['CONNECTED', 'ERROR'], 'one ERROR, no RECEIPT');
-  const e = c.frames[1]!;
-  assert.equal(h(e, 'message'), 'internal_error');
-  assert.equal(h(e, 'receipt-id'), receipt);
-  assert.equal(e.body.toString(), why);
-  assert.equal(c.isClosed, true);
-  assert.equal(c.transport.closed?.code, 1000);
+async function expectStalledDisconnect(
+  t: TestContext,
+  stuck: (hold: () => Promise<void>) => Engine,
+  act: (c: TestClient, held: Promise<void>) => Promise<void>,
+  why: string,
+): Promise<void> {
+  let heldNow!: () => void;
+  const held = new Promise<void>((resolve) => (heldNow = resolve));
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const c = new TestClient();
+  const engine = stuck(async () => {
+    heldNow();
+    await gate;
+  });
+  startSession({ transport: c.transport, engine, authorizer: allowAllAuthorizer(), options: TEST_SESSION_OPTIONS, log: silentLog });
+  c.send('CONNECT', { 'accept-version': '1.2', host: '/' });
+  await c.waitFor(isFrame('CONNECTED'));
+  // No waitFor from here on: it polls on setTimeout.
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  try {
+    await act(c, held);
+    await turn();
+    t.mock.timers.tick(9_999);
+    await turn();
+    assert.deepEqual(c.frames.map((f) => f.command), ['CONNECTED'], 'nothing answered before the bound');
+    assert.equal(c.isClosed, false, 'still open before the bound');
+    t.mock.timers.tick(1);
+    await turn();
+    assert.deepEqual(c.frames.map((f) => f.command), ['CONNECTED', 'ERROR'], 'one ERROR, no RECEIPT');
+    const e = c.frames[1]!;
+    assert.equal(h(e, 'message'), 'internal_error');
+    assert.equal(h(e, 'receipt-id'), 'bye');
+    assert.equal(e.body.toString(), why);
+    assert.equal(c.isClosed, true);
+    assert.equal(c.transport.closed?.code, 1000);
+  } finally {
+    release();
+  }
 }
 
 describe('session: before CONNECT', () => {
@@ -403,51 +429,28 @@ describe('session: errors', () => {
   });
 
   it('DISCONNECT with receipt: a close-ok that never comes gets one ERROR saying why at the 10 s bound, no RECEIPT, then the close', async (t) => {
-    let closeAsked!: () => void;
-    const asked = new Promise<void>((resolve) => (closeAsked = resolve));
-    let letClose!: () => void;
-    const gate = new Promise<void>((resolve) => (letClose = resolve));
-    const stuckClose = holdingCloses(r.engine, async () => {
-      closeAsked();
-      await gate;
-    });
-    const c = new TestClient();
-    startSession({ transport: c.transport, engine: stuckClose, authorizer: allowAllAuthorizer(), options: TEST_SESSION_OPTIONS, log: silentLog });
-    c.send('CONNECT', { 'accept-version': '1.2', host: '/' });
-    await c.waitFor(isFrame('CONNECTED'));
-    // Mocked from here, so the bound passes without 10 real seconds. No waitFor below: it polls on setTimeout.
-    t.mock.timers.enable({ apis: ['setTimeout'] });
-    try {
-      c.send('DISCONNECT', { receipt: 'bye' });
-      await asked;
-      await expectClosingTimeout(t, c, 'bye', 'The broker did not confirm the end of this session within 10000 ms; messages may still have been delivered after the DISCONNECT\n');
-    } finally {
-      letClose();
-    }
+    await expectStalledDisconnect(
+      t,
+      (hold) => holdingCloses(r.engine, hold),
+      async (c, asked) => {
+        c.send('DISCONNECT', { receipt: 'bye' });
+        await asked;
+      },
+      'The broker did not confirm the end of this session within 10000 ms; messages may still have been delivered after the DISCONNECT\n',
+    );
   });
 
   it('DISCONNECT with receipt: a SEND confirm that never comes gets one ERROR at the 10 s bound, no RECEIPT for either, then the close', async (t) => {
-    let publishAsked!: () => void;
-    const asked = new Promise<void>((resolve) => (publishAsked = resolve));
-    let letConfirm!: () => void;
-    const gate = new Promise<void>((resolve) => (letConfirm = resolve));
-    const stuckConfirm = holdingConfirms(r.engine, async () => {
-      publishAsked();
-      await gate;
-    });
-    const c = new TestClient();
-    startSession({ transport: c.transport, engine: stuckConfirm, authorizer: allowAllAuthorizer(), options: TEST_SESSION_OPTIONS, log: silentLog });
-    c.send('CONNECT', { 'accept-version': '1.2', host: '/' });
-    await c.waitFor(isFrame('CONNECTED'));
-    t.mock.timers.enable({ apis: ['setTimeout'] });
-    try {
-      c.send('SEND', { destination: uniq('/queue/unconfirmed'), receipt: 'p' }, 'never confirmed');
-      await asked;
-      c.send('DISCONNECT', { receipt: 'bye' });
-      await expectClosingTimeout(t, c, 'bye', "The broker did not confirm this session's earlier SENDs within 10000 ms; they may not have been accepted\n");
-    } finally {
-      letConfirm();
-    }
+    await expectStalledDisconnect(
+      t,
+      (hold) => holdingConfirms(r.engine, hold),
+      async (c, asked) => {
+        c.send('SEND', { destination: uniq('/queue/unconfirmed'), receipt: 'p' }, 'never confirmed');
+        await asked;
+        c.send('DISCONNECT', { receipt: 'bye' });
+      },
+      "The broker did not confirm this session's earlier SENDs within 10000 ms; they may not have been accepted\n",
+    );
   });
 });
 
