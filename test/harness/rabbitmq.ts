@@ -55,6 +55,13 @@ export interface StartOptions {
 export interface PrivateRabbitNode extends RabbitNode {
   /** The current boot's state (its pid changes on restart). */
   readonly state: RabbitNodeState;
+  /**
+   * Writes RabbitMQ's metadata (queues, exchanges, bindings) to disk now. Mnesia appends its
+   * transaction log asynchronously (OTP ERL-831), so a durable queue declared moments before a
+   * kill() can be missing after the restart, messages and all. A test that asserts what survives a
+   * kill calls this first: it tests the harness or Thumper, not that window of RabbitMQ's.
+   */
+  syncMetadata(): Promise<void>;
   /** SIGKILL the node's OS processes (beam, its epmd); the data dir stays. Resolves when they are gone. */
   kill(): Promise<void>;
   /** Boots again with the same node name, ports, data dir, cookie and config; resolves when ready. */
@@ -84,10 +91,15 @@ export async function bootOrClean(instance: NodeInstance): Promise<void> {
 
 /** The RabbitNode view of an instance this process runs, with its kill and restart. */
 export function privateNode(instance: NodeInstance): PrivateRabbitNode {
+  const node = nodeFromState(instance.state, () => instance.stop());
   return {
-    ...nodeFromState(instance.state, () => instance.stop()),
+    ...node,
     get state() {
       return instance.state;
+    },
+    async syncMetadata() {
+      const reply = (await node.rabbitmqctl('eval', 'mnesia:sync_log().')).trim();
+      if (reply !== 'ok') throw new Error(`mnesia:sync_log() on ${instance.state.nodeName} answered ${reply}`);
     },
     kill: () => instance.kill(),
     restart: () => instance.restart(),

@@ -162,6 +162,8 @@ describe('RabbitMQ killed and restarted under live sessions (one private node)',
     await sleep(500);
     assert.equal(inFlight.untaken().filter((f) => f.command === 'RECEIPT').length, 0, 'held by the alarm');
 
+    // The durable queue's declaration must not be lost with the kill (RabbitMQ's window, not Thumper's).
+    await node.syncMetadata();
     await node.kill();
     const inFlightError = await inFlight.waitFor(isError, 30_000);
     assert.equal(getHeader(inFlightError, 'message'), 'Broker unavailable');

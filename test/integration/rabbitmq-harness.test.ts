@@ -189,6 +189,9 @@ describe('a private node killed with SIGKILL', PRIVATE, () => {
       await publishConfirmed(node.amqpUrl, queue, 'survives');
       const before = await beamPid(node);
       const dataDir = node.state.dataDir;
+      // Without it the queue's declaration can still be in Mnesia's unwritten log: once in CI the
+      // confirmed message came back with no queue to hold it (NOT_FOUND after the restart).
+      await node.syncMetadata();
 
       await node.kill();
       assert.equal(isAlive(before), false, 'the beam is gone after kill()');
