@@ -1,5 +1,5 @@
 // The WebSocket endpoint on the shared HTTP server: which upgrades are accepted (path, Origin),
-// which subprotocol is echoed, and the ping/pong sweep that finds dead peers. Each accepted socket
+// which subprotocol is echoed, and the ping/pong sweep (in slices) that finds dead peers. Each accepted socket
 // becomes a WsTransport handed to `onConnection`.
 
 import type { IncomingMessage } from 'node:http';
@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { bearerTokenOf, clientIp } from './credentials.js';
 import { refuseUpgrade } from './refuse-upgrade.js';
+import { sliceSchedule, SpreadSweep } from './spread-sweep.js';
 import { WsTransport } from './ws-transport.js';
 
 export interface WsServerOptions {
@@ -84,17 +85,15 @@ export function createWsServer(options: WsServerOptions): WsServer {
     perMessageDeflate: options.perMessageDeflate,
     handleProtocols: (protocols) => selectSubprotocol(protocols),
   });
-  const transports = new Set<WsTransport>();
   let accepting = true;
 
-  const sweep =
-    options.pingIntervalMs > 0
-      ? setInterval(() => {
-          for (const t of transports) {
-            if (!t.pingTick()) log.info({ remote: t.remoteAddress }, 'WebSocket peer did not answer ping: terminated');
-          }
-        }, options.pingIntervalMs)
-      : undefined;
+  // Each transport is pinged once per interval, its slice of them at a time (spread-sweep.ts).
+  // With pings off it only counts them.
+  const schedule = options.pingIntervalMs > 0 ? sliceSchedule(options.pingIntervalMs) : { slots: 1, tickMs: 0 };
+  const transports = new SpreadSweep<WsTransport>(schedule.slots, (t) => {
+    if (!t.pingTick()) log.info({ remote: t.remoteAddress }, 'WebSocket peer did not answer ping: terminated');
+  });
+  const sweep = options.pingIntervalMs > 0 ? setInterval(() => transports.tick(), schedule.tickMs) : undefined;
   sweep?.unref();
 
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
