@@ -1,6 +1,6 @@
 // The WebSocket endpoint on the shared HTTP server: which upgrades are accepted (path, Origin),
-// which subprotocol is echoed, and the ping/pong sweep (in slices) that finds dead peers. Each accepted socket
-// becomes a WsTransport handed to `onConnection`.
+// which subprotocol is echoed, and the ping/pong sweep (in slices) that finds dead peers. Each
+// accepted socket becomes a WsTransport handed to `onConnection`.
 
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
