@@ -349,6 +349,27 @@ describe('10,000 SUBSCRIBEs against RabbitMQ (amqp engine): the session leaves n
     return { keys: new Set(mine.map((b) => b.routing_key)), queues: new Set(mine.map((b) => b.destination)) };
   }
 
+  it('a SUBSCRIBE whose binding key is past AMQP\'s 255 bytes: ERROR naming the limit; later subscriptions are served', async () => {
+    const c = await open(server, 'ws');
+    await login(c);
+    c.send('SUBSCRIBE', [['id', 'long'], ['destination', `/topic/${'k'.repeat(256)}`], ['receipt', 'long']]);
+    const error = await c.waitFor(isError);
+    assert.match(`${getHeader(error, 'message')}\n${error.body.toString()}`, /longer than 255 bytes/);
+    // The node's shared queue for amq.topic still binds: every later subscription gets its RECEIPT
+    // and its messages.
+    const d = await open(server, 'tcp');
+    await login(d);
+    const prefix = `bad-input-after-long-${randomBytes(4).toString('hex')}`;
+    for (let i = 0; i < 10; i++) await d.request('SUBSCRIBE', { id: `a${i}`, destination: `/topic/${prefix}.${i}` });
+    for (let i = 0; i < 10; i++) {
+      await d.request('SEND', { destination: `/topic/${prefix}.${i}` }, `m${i}`);
+      assert.equal((await d.waitFor(isMessageFor(`a${i}`))).body.toString(), `m${i}`);
+    }
+    await d.close();
+    await c.close();
+    await witness.check();
+  });
+
   it('1000 subscriptions while it is open, none after it closed; the witness kept working', async () => {
     const prefix = `bad-input-flood-${randomBytes(4).toString('hex')}.`;
     const c = await open(server, 'ws');

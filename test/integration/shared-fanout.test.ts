@@ -198,6 +198,29 @@ describe('shared subscription queues', SUITE, () => {
     await channel.deleteExchange(exchange);
   });
 
+  test('a binding key past the AMQP limit is refused as INVALID_DESTINATION and binds after it still work', async () => {
+    const exchange = `fx-long-${randomBytes(3).toString('hex')}`;
+    await channel.assertExchange(exchange, 'topic', { durable: false });
+    const live = recording();
+    const [refused, handle] = await Promise.allSettled([
+      fanout.subscribe(vhost, { exchange, type: 'topic', bindingKey: 'k'.repeat(256) }, recording()),
+      fanout.subscribe(vhost, { exchange, type: 'topic', bindingKey: 'short' }, live),
+    ]);
+    assert.equal(refused.status, 'rejected');
+    const reason = (refused as PromiseRejectedResult).reason as unknown;
+    assert.ok(reason instanceof EngineError && reason.error.code === 'INVALID_DESTINATION', String(reason));
+    assert.match((reason as EngineError).error.detail, /longer than 255 bytes/);
+    assert.equal(handle.status, 'fulfilled');
+    const later = recording();
+    const laterHandle = await fanout.subscribe(vhost, { exchange, type: 'topic', bindingKey: 'later' }, later);
+    channel.publish(exchange, 'short', Buffer.from('s'));
+    channel.publish(exchange, 'later', Buffer.from('l'));
+    await settle(() => live.got.length === 1 && later.got.length === 1, 'both subscribers served');
+    await (handle as PromiseFulfilledResult<{ release(): Promise<void> }>).value.release();
+    await laterHandle.release();
+    await channel.deleteExchange(exchange);
+  });
+
   test('an exchange deleted under its subscribers: they are told, the rest is rebuilt', async () => {
     const doomed = `fx-doomed-${randomBytes(3).toString('hex')}`;
     const kept = `fx-kept-${randomBytes(3).toString('hex')}`;

@@ -4,6 +4,7 @@
 import type { ConsumeMessage, Options } from 'amqplib';
 import type { ArgTable, ArgValue } from '../../destination/types.js';
 import type { Delivery, MessageProperties, OutboundMessage } from '../message.js';
+import { stompError, type StompError } from '../../errors.js';
 
 /** amqplib's escape hatch for typed field values: `{ '!': type, value }`. */
 export interface TypedFieldValue {
@@ -36,6 +37,12 @@ export const SHORTSTR_MAX_BYTES = 255;
 
 export function fitsShortstr(value: string): boolean {
   return Buffer.byteLength(value, 'utf8') <= SHORTSTR_MAX_BYTES;
+}
+
+/** The STOMP error for a name or key that does not fit its AMQP shortstr. */
+export function tooLong(what: string, value: string): StompError {
+  const shown = value.length > 64 ? `${value.slice(0, 64)}…` : value;
+  return stompError('INVALID_DESTINATION', `${what} '${shown}' is longer than ${SHORTSTR_MAX_BYTES} bytes, the AMQP limit`);
 }
 
 /** The basic properties AMQP carries as shortstr (the rest are numbers or the headers table). */

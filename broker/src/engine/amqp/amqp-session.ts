@@ -21,7 +21,7 @@ import { stompError, type StompError } from '../../errors.js';
 import type { QueueSpec } from '../../destination/types.js';
 import type { Delivery, OutboundMessage } from '../message.js';
 import { amqpErrorToStomp, parseAmqpError, resourceLocked, restoreFailed, unrestorableQueue } from './amqp-errors.js';
-import { fitsShortstr, oversizedProperty, toAmqpArgs, toDelivery, toPublishOptions } from './amqp-args.js';
+import { fitsShortstr, oversizedProperty, toAmqpArgs, toDelivery, toPublishOptions, tooLong } from './amqp-args.js';
 import { abortReason, untilAborted } from './abortable.js';
 import { boundWhileBlocked, whenUnblocked } from './blocked-publish.js';
 import type { Lease } from './connection-pool.js';
@@ -37,11 +37,6 @@ type State = 'open' | 'restoring' | 'closing' | 'closed';
 type OnDelivery = (d: Delivery) => void;
 
 const sessionClosed = (): StompError => stompError('ENGINE_ERROR', 'the engine session is closed');
-
-function tooLong(what: string, value: string): StompError {
-  const shown = value.length > 64 ? `${value.slice(0, 64)}…` : value;
-  return stompError('INVALID_DESTINATION', `${what} '${shown}' is longer than 255 bytes, the AMQP limit`);
-}
 
 export class AmqpSession implements EngineSession {
   #channel: ConfirmChannel;

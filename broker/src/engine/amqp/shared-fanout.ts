@@ -22,7 +22,7 @@ import { EngineError } from '../engine.js';
 import type { MessageProperties } from '../message.js';
 import { Exchange } from '../memory/exchange.js';
 import { amqpErrorToStomp, connectionLost, restoreFailed } from './amqp-errors.js';
-import { fromAmqpProperties } from './amqp-args.js';
+import { fitsShortstr, fromAmqpProperties, tooLong } from './amqp-args.js';
 import { fullJitterDelay, type BackoffOptions } from './backoff.js';
 import { BindLanes } from './bind-lanes.js';
 import type { ConnectionPool, Lease } from './connection-pool.js';
@@ -157,6 +157,10 @@ class VhostFanout {
   }
 
   async subscribe(binding: SharedBinding, subscriber: FanoutSubscriber): Promise<FanoutHandle> {
+    // amqplib throws on an over-long shortstr only once it is writing the method, too late for a
+    // clean error and, for a call that waits for an answer, leaving its channel stuck.
+    if (!fitsShortstr(binding.exchange)) throw new EngineError(tooLong('exchange', binding.exchange));
+    if (!fitsShortstr(binding.bindingKey)) throw new EngineError(tooLong('binding key', binding.bindingKey));
     const entry = await this.#serial(() => this.#entryFor(binding));
     const key = binding.bindingKey;
     try {
