@@ -135,7 +135,7 @@ describe('shared subscription queues', SUITE, () => {
     await channel.deleteExchange(exchange);
   });
 
-  test('binds and unbinds of many keys at once, over the bind lanes: the broker ends with exactly the keys still subscribed', async () => {
+  test('binds and unbinds of many keys at once, pipelined: the broker ends with exactly the keys still subscribed', async () => {
     const exchange = `fx-storm-${randomBytes(3).toString('hex')}`;
     await channel.assertExchange(exchange, 'direct', { durable: false });
     const KEYS = 60;
@@ -219,6 +219,33 @@ describe('shared subscription queues', SUITE, () => {
     await (handle as PromiseFulfilledResult<{ release(): Promise<void> }>).value.release();
     await laterHandle.release();
     await channel.deleteExchange(exchange);
+  });
+
+  test('one failing bind among many at once: only its subscriber is refused', async () => {
+    const good = `fx-good-${randomBytes(3).toString('hex')}`;
+    const gone = `fx-gone-${randomBytes(3).toString('hex')}`;
+    await channel.assertExchange(good, 'direct', { durable: false });
+    await channel.assertExchange(gone, 'direct', { durable: false });
+    // Both exchanges get their shared queue; then one exchange goes and its next bind fails.
+    const goodFirst = await fanout.subscribe(vhost, { exchange: good, type: 'direct', bindingKey: 'g' }, recording());
+    const goneFirst = await fanout.subscribe(vhost, { exchange: gone, type: 'direct', bindingKey: 'x' }, recording());
+    await channel.deleteExchange(gone);
+    const subs = Array.from({ length: 20 }, (_, i) => ({ key: `g${i}`, sub: recording() }));
+    const results = await Promise.allSettled([
+      ...subs.slice(0, 10).map((s) => fanout.subscribe(vhost, { exchange: good, type: 'direct', bindingKey: s.key }, s.sub)),
+      fanout.subscribe(vhost, { exchange: gone, type: 'direct', bindingKey: 'y' }, recording()),
+      ...subs.slice(10).map((s) => fanout.subscribe(vhost, { exchange: good, type: 'direct', bindingKey: s.key }, s.sub)),
+    ]);
+    const refused = results.splice(10, 1)[0]!;
+    assert.equal(refused.status, 'rejected');
+    assert.equal(((refused as PromiseRejectedResult).reason as EngineError).error.code, 'NOT_FOUND');
+    assert.deepEqual(results.map((r) => r.status), Array(20).fill('fulfilled'));
+    for (const s of subs) channel.publish(good, s.key, Buffer.from(s.key));
+    await settle(() => subs.every((s) => s.sub.got.length === 1), 'every subscriber of the good exchange');
+    for (const r of results) await (r as PromiseFulfilledResult<{ release(): Promise<void> }>).value.release();
+    await goodFirst.release();
+    await goneFirst.release();
+    await channel.deleteExchange(good);
   });
 
   test('an exchange deleted under its subscribers: they are told, the rest is rebuilt', async () => {

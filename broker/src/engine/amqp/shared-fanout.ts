@@ -9,8 +9,8 @@
 // and carries x-expires, so a Thumper node that dies without cleaning up leaves nothing behind for
 // long. Its name starts with the subscription-queue prefix, so the guard keeps clients off it.
 // Declares, consumes, deletes and rebuilds of a vhost go through one channel, one at a time; binds
-// and unbinds go through a few bind lanes (bind-lanes.ts), in order per key. A failed channel is
-// rebuilt (re-declare, re-bind, re-consume) and subscribers of an exchange that vanished are told.
+// and unbinds are pipelined in order on another (bind-pipe.ts). A failed channel is rebuilt
+// (re-declare, re-bind, re-consume) and subscribers of an exchange that vanished are told.
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Channel, ConsumeMessage } from 'amqplib';
@@ -24,7 +24,7 @@ import { Exchange } from '../memory/exchange.js';
 import { amqpErrorToStomp, connectionLost, restoreFailed } from './amqp-errors.js';
 import { fitsShortstr, fromAmqpProperties, tooLong } from './amqp-args.js';
 import { fullJitterDelay, type BackoffOptions } from './backoff.js';
-import { BindLanes } from './bind-lanes.js';
+import { BindPipe } from './bind-pipe.js';
 import type { ConnectionPool, Lease } from './connection-pool.js';
 
 export interface FanoutMessage {
@@ -55,9 +55,6 @@ export interface SharedFanoutOptions {
   readonly onConnectionLoss: 'restore' | 'close';
   readonly reconnect: BackoffOptions;
 }
-
-/** Four lanes took serial binds from about 2,900/s to 6,400/s on an idle 2-core node; eight added little. */
-const BIND_LANES = 4;
 
 export interface FanoutStats {
   readonly queues: number;
@@ -116,6 +113,8 @@ interface ExchangeQueue {
   readonly queue: string;
   readonly router: Exchange;
   readonly keyCounts: Map<string, number>;
+  /** Binds on their way, by key: a second subscriber of the key waits for the first one's bind. */
+  readonly binding: Map<string, Promise<void>>;
   readonly subscribers: Map<string, FanoutSubscriber>;
   /** The channel its consumer runs on: a second rebuild on the same channel must not add another. */
   consumingOn: Channel | undefined;
@@ -136,8 +135,8 @@ class VhostFanout {
   #channel: Channel | undefined;
   /** Declare, consume, delete and rebuild run one at a time, in order. */
   #chain: Promise<unknown> = Promise.resolve();
-  readonly #lanes: BindLanes;
-  /** Settles when the last rebuild has: bind-lane calls wait for it, so a rebuild sees stable counts. */
+  readonly #binds: BindPipe;
+  /** Settles when the last rebuild has: binds and unbinds wait for it, so a rebuild sees stable counts. */
   #restored: Promise<unknown> = Promise.resolve();
   #nextId = 1;
   #stopping = false;
@@ -150,9 +149,10 @@ class VhostFanout {
     this.#options = options;
     this.#nodeId = nodeId;
     this.#log = log;
-    this.#lanes = new BindLanes(BIND_LANES, {
-      open: () => this.#openLaneChannel(),
-      onChannelError: (err) => this.#onLaneError(err),
+    this.#binds = new BindPipe({
+      open: () => this.#openBindChannel(),
+      onChannelError: (err) => this.#onBindError(err),
+      ready: () => this.#restored,
     });
   }
 
@@ -164,20 +164,10 @@ class VhostFanout {
     const entry = await this.#serial(() => this.#entryFor(binding));
     const key = binding.bindingKey;
     try {
-      await this.#lanes.run(laneKey(entry, key), async (channel) => {
-        await this.#restored;
-        if (entry.abandoned !== undefined) throw new EngineError(entry.abandoned);
-        if (this.#queues.get(entry.exchange) !== entry) throw new EngineError(connectionLost());
-        const count = entry.keyCounts.get(key) ?? 0;
-        if (count === 0) {
-          try {
-            await (await channel()).bindQueue(entry.queue, entry.exchange, key);
-          } catch (err) {
-            throw err instanceof EngineError ? err : new EngineError(amqpErrorToStomp(err));
-          }
-        }
-        entry.keyCounts.set(key, count + 1);
-      });
+      await this.#restored;
+      if (entry.abandoned !== undefined) throw new EngineError(entry.abandoned);
+      if (this.#queues.get(entry.exchange) !== entry) throw new EngineError(connectionLost());
+      await this.#countIn(entry, key);
     } catch (err) {
       entry.pending--;
       if (entry.subscribers.size === 0) void this.#deleteIfUnused(entry);
@@ -197,6 +187,35 @@ class VhostFanout {
     };
   }
 
+  /**
+   * One more subscriber of `key`. The first binds it; those that come while that bind is on its way
+   * wait for it, so none is told it is subscribed before the binding exists. Counts change at once
+   * and the pipe keeps binds and unbinds in call order, so the broker ends with the counted keys.
+   */
+  async #countIn(entry: ExchangeQueue, key: string): Promise<void> {
+    const count = entry.keyCounts.get(key) ?? 0;
+    entry.keyCounts.set(key, count + 1);
+    let bound = entry.binding.get(key);
+    if (count === 0) {
+      const started = this.#binds.bind({ queue: entry.queue, exchange: entry.exchange, key }).catch((err: unknown) => {
+        throw err instanceof EngineError ? err : new EngineError(amqpErrorToStomp(err));
+      });
+      const settled = (): void => {
+        if (entry.binding.get(key) === started) entry.binding.delete(key);
+      };
+      started.then(settled, settled);
+      entry.binding.set(key, started);
+      bound = started;
+    }
+    if (bound === undefined) return;
+    try {
+      await bound;
+    } catch (err) {
+      uncount(entry, key);
+      throw err;
+    }
+  }
+
   /** The exchange's shared queue, declared and consumed from on first use; counted as pending. */
   async #entryFor(binding: SharedBinding): Promise<ExchangeQueue> {
     const channel = await this.#ensureChannel();
@@ -211,6 +230,7 @@ class VhostFanout {
       queue: this.#queueName(binding.exchange),
       router: new Exchange(binding.exchange, binding.type),
       keyCounts: new Map(),
+      binding: new Map(),
       subscribers: new Map(),
       consumingOn: undefined,
       pending: 1,
@@ -224,8 +244,8 @@ class VhostFanout {
   async stop(): Promise<void> {
     this.#stopping = true;
     await this.#chain.catch(() => undefined);
-    await this.#lanes.idle();
-    this.#lanes.reset();
+    await this.#binds.idle();
+    this.#binds.reset();
     const channel = this.#channel;
     this.#channel = undefined;
     if (channel !== undefined) {
@@ -251,22 +271,12 @@ class VhostFanout {
     // Routing stops at once; the broker catches up in order.
     entry.router.unbind(id, bindingKey);
     entry.subscribers.delete(id);
-    await this.#lanes
-      .run(laneKey(entry, bindingKey), async (channel) => {
-        await this.#restored;
-        const count = (entry.keyCounts.get(bindingKey) ?? 1) - 1;
-        if (count > 0) {
-          entry.keyCounts.set(bindingKey, count);
-          return;
-        }
-        entry.keyCounts.delete(bindingKey);
-        if (this.#queues.get(entry.exchange) !== entry || this.#channel === undefined) return;
-        await (await channel()).unbindQueue(entry.queue, entry.exchange, bindingKey);
-      })
-      .catch((err: unknown) => {
-        // The rebuild after a channel failure binds only the keys still counted.
+    // Without a channel a rebuild is to come, and it binds only the keys still counted.
+    if (uncount(entry, bindingKey) === 0 && this.#queues.get(entry.exchange) === entry && this.#channel !== undefined) {
+      await this.#binds.unbind({ queue: entry.queue, exchange: entry.exchange, key: bindingKey }).catch((err: unknown) => {
         this.#log.debug({ err: (err as Error).message }, 'shared queue unbind failed');
       });
+    }
     if (entry.subscribers.size === 0) await this.#deleteIfUnused(entry);
   }
 
@@ -282,7 +292,7 @@ class VhostFanout {
     });
   }
 
-  async #openLaneChannel(): Promise<Channel> {
+  async #openBindChannel(): Promise<Channel> {
     const lease = this.#lease;
     if (lease === undefined) throw new EngineError(connectionLost());
     try {
@@ -293,10 +303,10 @@ class VhostFanout {
   }
 
   /**
-   * A bind failed on a lane (the caller is told). The likely cause is an exchange deleted under
-   * its subscribers: find out which, on the main chain, and tell them.
+   * A bind failed (the caller is told). The likely cause is an exchange deleted under its
+   * subscribers: find out which, on the main chain, and tell them.
    */
-  #onLaneError(err: Error): void {
+  #onBindError(err: Error): void {
     this.#log.warn({ err: err.message }, 'shared subscription bind channel error');
     if (this.#stopping) return;
     void this.#serial(async () => {
@@ -401,8 +411,8 @@ class VhostFanout {
   #onChannelClosed(channel: Channel): void {
     if (this.#channel !== channel) return;
     this.#channel = undefined;
-    // Lane channels belong to the lease being given up; the next bind opens them on the new one.
-    this.#lanes.reset();
+    // The bind channel belongs to the lease being given up; the next bind opens one on the new one.
+    this.#binds.reset();
     this.#lease?.release();
     this.#lease = undefined;
     if (this.#stopping || this.#queues.size === 0) return;
@@ -459,7 +469,12 @@ class VhostFanout {
   }
 }
 
-/** Exchange and key: the same key on two exchanges is two bindings, free to go in parallel. */
-const laneKey = (entry: ExchangeQueue, bindingKey: string): string => `${entry.exchange}\0${bindingKey}`;
+/** One subscriber of `key` fewer; returns how many are left. */
+function uncount(entry: ExchangeQueue, key: string): number {
+  const left = (entry.keyCounts.get(key) ?? 1) - 1;
+  if (left > 0) entry.keyCounts.set(key, left);
+  else entry.keyCounts.delete(key);
+  return left;
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
