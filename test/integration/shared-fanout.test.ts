@@ -16,7 +16,18 @@ import type { SharedExchangeType } from '../../broker/src/destination/shared-bin
 import { EngineError } from '../../broker/src/engine/engine.js';
 import type { StompError } from '../../broker/src/errors.js';
 
-const log = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
+/** Warnings and errors are kept: a test can check that the AMQP connection itself never broke. */
+const logLines: string[] = [];
+const log = pino(
+  { level: process.env['TEST_LOG_LEVEL'] ?? 'warn' },
+  {
+    write: (line: string) => {
+      logLines.push(line);
+      if (process.env['TEST_LOG_LEVEL'] !== undefined) process.stderr.write(line);
+    },
+  },
+);
+const connectionLosses = (): string[] => logLines.filter((l) => /"msg":"(AMQP connection error|lost the AMQP connection)"/.test(l));
 const SUITE = { timeout: 60_000 };
 
 let rabbit: RabbitNode;
@@ -180,6 +191,8 @@ describe('shared subscription queues', SUITE, () => {
 
     await Promise.all(live.map((s) => s.handle.release()));
     assert.deepEqual(await sharedQueues(), [], 'the shared queue goes with its last subscriber');
+    // Binds and unbinds in one batch must not confuse amqplib (queue.unbind is always answered).
+    assert.deepEqual(connectionLosses(), [], 'the AMQP connection stayed up');
     await channel.deleteExchange(exchange);
   });
 

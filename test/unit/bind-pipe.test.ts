@@ -10,7 +10,6 @@ import type { Channel } from 'amqplib';
 import { BindPipe, MAX_BATCH, type BindPipeHooks } from '../../broker/src/engine/amqp/bind-pipe.js';
 
 const BIND = (50 << 16) | 20;
-const UNBIND = (50 << 16) | 50;
 
 interface Sent {
   readonly channel: number;
@@ -27,14 +26,18 @@ class FakeChannel extends EventEmitter {
     readonly id: number,
     readonly log: Sent[],
     readonly refused: ReadonlySet<string>,
+    /** Sends and answers, in the order they happened. */
+    readonly events: string[],
   ) {
     super();
   }
 
+  /** Only queue.bind has a no-wait flag; RabbitMQ would answer anything else, to amqplib's surprise. */
   sendImmediately(method: number, fields: { routingKey: string; nowait: boolean }): void {
     if (this.closed) throw new Error('Channel closed');
+    assert.equal(method, BIND, 'only queue.bind may be sent no-wait');
     assert.equal(fields.nowait, true);
-    this.#apply(method === BIND ? 'bind' : method === UNBIND ? 'unbind' : `method ${method}`, fields.routingKey, false);
+    this.#apply('bind', fields.routingKey, false);
   }
 
   bindQueue(_q: string, _x: string, key: string): Promise<void> {
@@ -52,6 +55,7 @@ class FakeChannel extends EventEmitter {
 
   #apply(kind: string, key: string, wait: boolean): void {
     this.log.push({ channel: this.id, call: `${kind} ${key}`, wait });
+    this.events.push(`${kind} ${key}`);
     if (this.#failed === undefined && this.refused.has(key)) this.#failed = new Error(`404 no exchange for ${key}`);
   }
 
@@ -61,7 +65,10 @@ class FakeChannel extends EventEmitter {
     return new Promise((resolve, reject) =>
       setImmediate(() => {
         const failed = this.#failed;
-        if (failed === undefined) return resolve();
+        if (failed === undefined) {
+          this.events.push(`answered ${kind} ${key}`);
+          return resolve();
+        }
         this.emit('error', failed);
         this.#close();
         reject(failed);
@@ -77,12 +84,13 @@ class FakeChannel extends EventEmitter {
 
 function pipeWith(options: { refused?: string[]; ready?: () => Promise<unknown>; noWait?: boolean } = {}) {
   const log: Sent[] = [];
+  const events: string[] = [];
   const channels: FakeChannel[] = [];
   const errors: Error[] = [];
   const refused = new Set(options.refused ?? []);
   const hooks: BindPipeHooks = {
     open: () => {
-      const ch = new FakeChannel(channels.length, log, refused);
+      const ch = new FakeChannel(channels.length, log, refused, events);
       if (options.noWait === false) (ch as { sendImmediately?: unknown }).sendImmediately = undefined;
       channels.push(ch);
       return Promise.resolve(ch as unknown as Channel);
@@ -90,7 +98,7 @@ function pipeWith(options: { refused?: string[]; ready?: () => Promise<unknown>;
     onChannelError: (err) => errors.push(err),
     ready: options.ready ?? (() => Promise.resolve()),
   };
-  return { pipe: new BindPipe(hooks), log, channels, errors };
+  return { pipe: new BindPipe(hooks), log, events, channels, errors };
 }
 
 const target = (key: string) => ({ queue: 'q', exchange: 'x', key });
@@ -109,6 +117,16 @@ describe('BindPipe', () => {
       { channel: 0, call: 'unbind a', wait: true },
     ]);
     assert.equal(channels.length, 1);
+  });
+
+  test('an unbind always waits for its answer (it has no no-wait flag), and nothing after it leaves before that answer', async () => {
+    const { pipe, log, events } = pipeWith();
+    await Promise.all([pipe.bind(target('a')), pipe.unbind(target('b')), pipe.bind(target('b')), pipe.bind(target('c'))]);
+    assert.deepEqual(
+      log.map((s) => `${s.call}${s.wait ? ' (waits)' : ''}`),
+      ['bind a', 'unbind b (waits)', 'bind b', 'bind c (waits)'],
+    );
+    assert.deepEqual(events, ['bind a', 'unbind b', 'answered unbind b', 'bind b', 'bind c', 'answered bind c']);
   });
 
   test('a lone call waits for its own answer, as before pipelining', async () => {

@@ -1,6 +1,9 @@
 // The shared queues' queue.bind / queue.unbind calls, pipelined on one channel. RabbitMQ runs a
-// channel's methods in order, so a batch goes out as no-wait methods with only its last one waiting
-// for an answer, and that answer confirms the whole batch. Binding 10,000 feed keys on this machine
+// channel's methods in order, so a batch of binds goes out as no-wait methods with only its last
+// one waiting for an answer, and that answer confirms the whole batch. queue.unbind has no no-wait
+// flag in AMQP 0-9-1 (RabbitMQ answers every one), so an unbind is always a waiting call, and what
+// follows it in the batch leaves only once it is answered: amqplib holds a waiting call back until
+// the one before it is answered, and a no-wait bind sent meanwhile would overtake it. Binding 10,000 feed keys on this machine
 // (docs/benchmarks.md, item 11) cost RabbitMQ ~450 µs and Thumper ~100 µs per bind as one call at a
 // time on each of four channels, and ~290 and ~15 µs as batches of 64 on one channel; more channels
 // only made RabbitMQ's binding transactions collide and cost it more.
@@ -41,8 +44,8 @@ interface Pending {
   readonly reject: (err: unknown) => void;
 }
 
-/** AMQP 0-9-1 method ids as amqplib numbers them: class 50 (queue), methods 20 (bind), 50 (unbind). */
-const METHOD_ID: Readonly<Record<Kind, number>> = { bind: (50 << 16) | 20, unbind: (50 << 16) | 50 };
+/** AMQP 0-9-1 queue.bind (class 50, method 20) as amqplib numbers it. */
+const QUEUE_BIND = (50 << 16) | 20;
 
 interface NoWaitSender {
   sendImmediately(method: number, fields: Record<string, unknown>): void;
@@ -108,11 +111,11 @@ export class BindPipe {
       const channel = await this.#channelOf();
       const sender = channel as unknown as NoWaitSender;
       const last = batch.length - 1;
-      for (let i = 0; i < last; i++) {
-        const { kind, target } = batch[i]!;
-        sender.sendImmediately(METHOD_ID[kind], noWaitFields(target));
+      for (let i = 0; i <= last; i++) {
+        const call = batch[i]!;
+        if (i === last || call.kind === 'unbind') await callOn(channel, call);
+        else sender.sendImmediately(QUEUE_BIND, noWaitFields(call.target));
       }
-      await callOn(channel, batch[last]!);
     } catch {
       this.#forgetChannel();
       return false;
