@@ -2,8 +2,10 @@
 // shape), opened 64 at a time. Measures the connect+subscribe rate (CONNECT → CONNECTED, SUBSCRIBE →
 // RECEIPT), the memory each one costs (Thumper RSS growth plus RabbitMQ's Erlang memory growth after
 // a full GC, over N), the RabbitMQ queues they created, and how many are still open after the hold.
+// The rate is set by how long each client waits with 64 in flight, so the two waits are reported
+// apart: WebSocket open → CONNECTED, and SUBSCRIBE → RECEIPT (where a server's bind or queue is).
 
-import { settle, sleep, sampleProcess } from './measure.js';
+import { LatencyRecorder, settle, sleep, sampleProcess } from './measure.js';
 import { closeAll, cpuWindow, openClients, type Scenario } from './scenario.js';
 
 const CONCURRENCY = 64;
@@ -28,15 +30,20 @@ export const connections: Scenario = async (ctx) => {
   const memBefore = await ctx.rabbit.memoryBytes();
   const queuesBefore = await ctx.rabbit.queueNames();
 
+  const connectTimes = new LatencyRecorder(count);
+  const subscribeTimes = new LatencyRecorder(count);
   const cpu = cpuWindow(ctx);
   const start = performance.now();
   const { clients, failures } = await openClients(
     ctx,
     count,
     async (client, i) => {
+      const sent = performance.now();
       await client.subscribe(`/exchange/feed/user_${i}`, 'feed', `sub${i}`);
+      subscribeTimes.record(performance.now() - sent);
     },
     CONCURRENCY,
+    connectTimes,
   );
   const elapsed = (performance.now() - start) / 1000;
   const usage = cpu();
@@ -56,9 +63,15 @@ export const connections: Scenario = async (ctx) => {
     const perConn = (bytes: number): number => (ok > 0 ? bytes / ok / 1024 : Number.NaN);
     const thumperPer = pid === undefined ? 0 : perConn(rssAfter - rssBefore);
     const rabbitPer = perConn(memAfter - memBefore);
+    const [connectP50, connectP99] = connectTimes.percentiles([50, 99]);
+    const [subscribeP50, subscribeP99] = subscribeTimes.percentiles([50, 99]);
     return {
       metrics: {
         connect_subscribe_per_s: ok / elapsed,
+        connect_p50_ms: connectP50!,
+        connect_p99_ms: connectP99!,
+        subscribe_p50_ms: subscribeP50!,
+        subscribe_p99_ms: subscribeP99!,
         connections_ok: ok,
         connections_failed: failures.length,
         connections_held: held,

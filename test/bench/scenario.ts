@@ -4,7 +4,7 @@
 
 import { BenchClient, type Credentials } from './stomp-ws-client.js';
 import type { Publisher } from './publisher.js';
-import { runPool, sampleProcess, sampleProcessGroup } from './measure.js';
+import { runPool, sampleProcess, sampleProcessGroup, type LatencyRecorder } from './measure.js';
 import type { Sizes } from './args.js';
 import type { BenchRabbit } from './bench-rabbit.js';
 
@@ -58,6 +58,10 @@ export const METRICS: Record<string, MetricInfo> = {
   publish_per_s: m('published/s', 'higher'),
   receipts_per_s: m('SENDs with RECEIPT/s', 'higher'),
   connect_subscribe_per_s: m('connect+subscribe/s', 'higher'),
+  connect_p50_ms: m('connect p50: WebSocket open → CONNECTED (ms)', 'lower', 1),
+  connect_p99_ms: m('connect p99 (ms)', 'lower', 1),
+  subscribe_p50_ms: m('subscribe p50: SUBSCRIBE → RECEIPT (ms)', 'lower', 1),
+  subscribe_p99_ms: m('subscribe p99 (ms)', 'lower', 1),
   latency_p50_ms: m('latency p50 (ms)', 'lower', 2),
   latency_p95_ms: m('latency p95 (ms)', 'lower', 2),
   latency_p99_ms: m('latency p99 (ms)', 'lower', 2),
@@ -82,16 +86,22 @@ export const METRICS: Record<string, MetricInfo> = {
   deliveries_per_server_cpu_s: m('deliveries per server CPU-second', 'higher'),
 };
 
-/** Opens `count` clients with at most `concurrency` handshakes in flight; `setup` runs per client (e.g. subscribe). */
+/**
+ * Opens `count` clients with at most `concurrency` handshakes in flight; `setup` runs per client
+ * (e.g. subscribe). `connectTimes` gets each client's WebSocket open → CONNECTED in ms.
+ */
 export async function openClients(
   ctx: ScenarioContext,
   count: number,
   setup: (client: BenchClient, i: number) => Promise<void>,
   concurrency = 64,
+  connectTimes?: LatencyRecorder,
 ): Promise<{ clients: BenchClient[]; failures: Error[] }> {
   const clients: BenchClient[] = [];
   const failures = await runPool(count, concurrency, async (i) => {
+    const started = performance.now();
     const client = await BenchClient.connect(ctx.target.wsUrl, ctx.target.credentials, ctx.sizes.timeoutMs);
+    connectTimes?.record(performance.now() - started);
     clients.push(client);
     await setup(client, i);
   });

@@ -18,7 +18,7 @@ const TARGETS = ['thumper-amqp', 'thumper-memory', 'web-stomp'] as const;
 const HEADLINE: Record<(typeof SCENARIOS)[number], readonly string[]> = {
   fanout: ['deliveries_per_s', 'latency_p99_ms', 'lost'],
   feed: ['latency_p99_ms', 'lost'],
-  connections: ['connect_subscribe_per_s', 'total_mem_per_conn_kb', 'queues_created'],
+  connections: ['connect_subscribe_per_s', 'connect_p99_ms', 'subscribe_p99_ms', 'total_mem_per_conn_kb', 'queues_created'],
   queue: ['receipts_per_s', 'receipt_p99_ms', 'lost'],
 };
 
