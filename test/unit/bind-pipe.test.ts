@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { Channel } from 'amqplib';
-import { BindPipe, MAX_BATCH, type BindPipeHooks } from '../../broker/src/engine/amqp/bind-pipe.js';
+import { bindAll, BindPipe, MAX_BATCH, type BindPipeHooks } from '../../broker/src/engine/amqp/bind-pipe.js';
 
 const BIND = (50 << 16) | 20;
 
@@ -234,5 +234,35 @@ describe('BindPipe', () => {
       results.map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok')),
       ['Error: connection lost', 'Error: connection lost'],
     );
+  });
+});
+
+describe('bindAll (a rebuild binding every counted key on its own channel)', () => {
+  const channelWith = (refused: string[] = []) => {
+    const log: Sent[] = [];
+    return { log, channel: new FakeChannel(0, log, new Set(refused), []) };
+  };
+
+  test(`binds in batches of ${MAX_BATCH}, each no-wait but for its last call, and waits for each batch`, async () => {
+    const { log, channel } = channelWith();
+    await bindAll(channel as unknown as Channel, Array.from({ length: MAX_BATCH + 10 }, (_, i) => target(`k${i}`)));
+    assert.equal(log.length, MAX_BATCH + 10);
+    assert.deepEqual(
+      log.flatMap((s, i) => (s.wait ? [i] : [])),
+      [MAX_BATCH - 1, MAX_BATCH + 9],
+    );
+    assert.deepEqual(log.map((s) => s.call).slice(0, 2), ['bind k0', 'bind k1']);
+  });
+
+  test('nothing to bind: nothing is sent', async () => {
+    const { log, channel } = channelWith();
+    await bindAll(channel as unknown as Channel, []);
+    assert.deepEqual(log, []);
+  });
+
+  test('a refused bind rejects the whole call', async () => {
+    const { channel } = channelWith(['bad']);
+    channel.on('error', () => undefined);
+    await assert.rejects(bindAll(channel as unknown as Channel, ['a', 'bad', 'c'].map(target)), /404 no exchange for bad/);
   });
 });

@@ -109,7 +109,7 @@ export class BindPipe {
   async #sendBatch(batch: readonly Pending[]): Promise<boolean> {
     try {
       const channel = await this.#channelOf();
-      const sender = channel as unknown as NoWaitSender;
+      const sender = noWaitSender(channel);
       const last = batch.length - 1;
       for (let i = 0; i <= last; i++) {
         const call = batch[i]!;
@@ -147,9 +147,11 @@ export class BindPipe {
   async #channelOf(): Promise<Channel> {
     if (this.#channel !== undefined) return this.#channel;
     const channel = await this.#hooks.open();
-    if (typeof (channel as unknown as Partial<NoWaitSender>).sendImmediately !== 'function') {
+    try {
+      noWaitSender(channel);
+    } catch (err) {
       channel.close().catch(() => undefined);
-      throw new Error('this amqplib has no Channel.sendImmediately, which no-wait binds need');
+      throw err;
     }
     channel.on('error', (err: Error) => this.#hooks.onChannelError(err));
     channel.on('close', () => {
@@ -158,6 +160,27 @@ export class BindPipe {
     this.#channel = channel;
     return channel;
   }
+}
+
+/**
+ * Binds every target on the caller's channel, MAX_BATCH at a time, each batch no-wait but for its
+ * last call. For a rebuild, which owns its channel while it runs: the first failure rejects the
+ * whole call (the caller retries everything; binding twice is a no-op).
+ */
+export async function bindAll(channel: Channel, targets: readonly BindTarget[]): Promise<void> {
+  const sender = noWaitSender(channel);
+  for (let start = 0; start < targets.length; start += MAX_BATCH) {
+    const end = Math.min(start + MAX_BATCH, targets.length) - 1;
+    for (let i = start; i < end; i++) sender.sendImmediately(QUEUE_BIND, noWaitFields(targets[i]!));
+    const last = targets[end]!;
+    await channel.bindQueue(last.queue, last.exchange, last.key);
+  }
+}
+
+function noWaitSender(channel: Channel): NoWaitSender {
+  const sender = channel as unknown as Partial<NoWaitSender>;
+  if (typeof sender.sendImmediately !== 'function') throw new Error('this amqplib has no Channel.sendImmediately, which no-wait binds need');
+  return sender as NoWaitSender;
 }
 
 /** The call that waits for its answer. */

@@ -24,7 +24,7 @@ import { Exchange } from '../memory/exchange.js';
 import { amqpErrorToStomp, connectionLost, restoreFailed } from './amqp-errors.js';
 import { fitsShortstr, fromAmqpProperties, tooLong } from './amqp-args.js';
 import { fullJitterDelay, type BackoffOptions } from './backoff.js';
-import { BindPipe } from './bind-pipe.js';
+import { bindAll, BindPipe } from './bind-pipe.js';
 import type { ConnectionPool, Lease } from './connection-pool.js';
 
 export interface FanoutMessage {
@@ -439,7 +439,8 @@ class VhostFanout {
             continue;
           }
           await this.#declareAndConsume(channel, entry);
-          for (const key of entry.keyCounts.keys()) await channel.bindQueue(entry.queue, entry.exchange, key);
+          const { queue, exchange } = entry;
+          await bindAll(channel, [...entry.keyCounts.keys()].map((key) => ({ queue, exchange, key })));
         }
         this.#log.info({ queues: this.#queues.size, attempt }, 'shared subscription queues restored');
         return;
