@@ -3,10 +3,11 @@
 // one waiting for an answer, and that answer confirms the whole batch. queue.unbind has no no-wait
 // flag in AMQP 0-9-1 (RabbitMQ answers every one), so an unbind is always a waiting call, and what
 // follows it in the batch leaves only once it is answered: amqplib holds a waiting call back until
-// the one before it is answered, and a no-wait bind sent meanwhile would overtake it. Binding 10,000 feed keys on this machine
-// (docs/benchmarks.md, item 11) cost RabbitMQ ~450 µs and Thumper ~100 µs per bind as one call at a
-// time on each of four channels, and ~290 and ~15 µs as batches of 64 on one channel; more channels
-// only made RabbitMQ's binding transactions collide and cost it more.
+// the one before it is answered, and a no-wait bind sent meanwhile would overtake it.
+//
+// Binding 10,000 feed keys on this machine (docs/benchmarks.md, item 11) cost RabbitMQ ~450 µs and
+// Thumper ~100 µs per bind as one call at a time on each of four channels, and ~290 and ~15 µs as
+// batches of 64 on one channel; more channels only made RabbitMQ's binding transactions collide.
 //
 // Batches form by themselves: what is submitted while one batch is out is the next batch. A batch
 // that fails (the broker closed the channel, say for an exchange deleted meanwhile) does not tell
@@ -14,9 +15,9 @@
 // the one at fault gets its own error and the others go through (binding twice or unbinding what
 // is not bound are no-ops in RabbitMQ).
 //
-// amqplib has no no-wait option for these methods; `sendImmediately` is the method it sends its own
-// basic.ack with. A channel without it is refused when opened, so an amqplib upgrade that drops it
-// fails the tests rather than going quiet.
+// amqplib has no no-wait option for queue.bind; `sendImmediately` is the method it sends its own
+// basic.ack with. A channel without it is refused, so an amqplib upgrade that drops it fails the
+// tests rather than going quiet.
 
 import type { Channel } from 'amqplib';
 
@@ -179,7 +180,9 @@ export async function bindAll(channel: Channel, targets: readonly BindTarget[]):
 
 function noWaitSender(channel: Channel): NoWaitSender {
   const sender = channel as unknown as Partial<NoWaitSender>;
-  if (typeof sender.sendImmediately !== 'function') throw new Error('this amqplib has no Channel.sendImmediately, which no-wait binds need');
+  if (typeof sender.sendImmediately !== 'function') {
+    throw new Error('this amqplib has no Channel.sendImmediately, which no-wait binds need');
+  }
   return sender as NoWaitSender;
 }
 
