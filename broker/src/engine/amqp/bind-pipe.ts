@@ -38,9 +38,12 @@ export interface BindTarget {
 
 type Kind = 'bind' | 'unbind';
 
-interface Pending {
+interface Call {
   readonly kind: Kind;
   readonly target: BindTarget;
+}
+
+interface Pending extends Call {
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -109,14 +112,7 @@ export class BindPipe {
   /** true: the broker confirmed every method and each call is resolved; false: nothing is settled. */
   async #sendBatch(batch: readonly Pending[]): Promise<boolean> {
     try {
-      const channel = await this.#channelOf();
-      const sender = noWaitSender(channel);
-      const last = batch.length - 1;
-      for (let i = 0; i <= last; i++) {
-        const call = batch[i]!;
-        if (i === last || call.kind === 'unbind') await callOn(channel, call);
-        else sender.sendImmediately(QUEUE_BIND, noWaitFields(call.target));
-      }
+      await sendBatch(await this.#channelOf(), batch);
     } catch {
       this.#forgetChannel();
       return false;
@@ -169,12 +165,22 @@ export class BindPipe {
  * whole call (the caller retries everything; binding twice is a no-op).
  */
 export async function bindAll(channel: Channel, targets: readonly BindTarget[]): Promise<void> {
-  const sender = noWaitSender(channel);
   for (let start = 0; start < targets.length; start += MAX_BATCH) {
-    const end = Math.min(start + MAX_BATCH, targets.length) - 1;
-    for (let i = start; i < end; i++) sender.sendImmediately(QUEUE_BIND, noWaitFields(targets[i]!));
-    const last = targets[end]!;
-    await channel.bindQueue(last.queue, last.exchange, last.key);
+    await sendBatch(
+      channel,
+      targets.slice(start, start + MAX_BATCH).map((target) => ({ kind: 'bind', target })),
+    );
+  }
+}
+
+/** One batch in order: binds no-wait, unbinds and the last call waiting; resolves once all took effect. */
+async function sendBatch(channel: Channel, calls: readonly Call[]): Promise<void> {
+  const sender = noWaitSender(channel);
+  const last = calls.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const call = calls[i]!;
+    if (i === last || call.kind === 'unbind') await callOn(channel, call);
+    else sender.sendImmediately(QUEUE_BIND, noWaitFields(call.target));
   }
 }
 
@@ -187,7 +193,7 @@ function noWaitSender(channel: Channel): NoWaitSender {
 }
 
 /** The call that waits for its answer. */
-async function callOn(channel: Channel, { kind, target }: Pending): Promise<void> {
+async function callOn(channel: Channel, { kind, target }: Call): Promise<void> {
   if (kind === 'bind') await channel.bindQueue(target.queue, target.exchange, target.key);
   else await channel.unbindQueue(target.queue, target.exchange, target.key);
 }
