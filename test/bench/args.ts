@@ -14,6 +14,8 @@ export interface Sizes {
   /** connections: idle subscribed connections, held for `hold` seconds after they are all up. */
   readonly connections: number;
   readonly hold: number;
+  /** connections: clients opening at once (each opens, subscribes, then the next starts). */
+  readonly inFlight: number;
   /** queue: SENDs with a receipt each. */
   readonly queueMessages: number;
   /** Message body bytes. */
@@ -45,6 +47,7 @@ export const DEFAULT_SIZES: Sizes = {
   duration: 10,
   connections: 1000,
   hold: 5,
+  inFlight: 64,
   queueMessages: 5000,
   bodyBytes: 128,
   settleMs: 3000,
@@ -59,6 +62,7 @@ export const SMOKE_SIZES: Sizes = {
   duration: 1,
   connections: 5,
   hold: 0,
+  inFlight: 2,
   queueMessages: 20,
   bodyBytes: 128,
   settleMs: 1000,
@@ -75,6 +79,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --duration S      feed publishing time in seconds (default ${DEFAULT_SIZES.duration})
   --connections N   idle subscribed connections (default ${DEFAULT_SIZES.connections})
   --hold S          seconds the idle connections are held (default ${DEFAULT_SIZES.hold})
+  --in-flight N     connections opening at once (default ${DEFAULT_SIZES.inFlight})
   --queue-messages N  queue SENDs with receipts (default ${DEFAULT_SIZES.queueMessages})
   --rounds N        alternate the targets N times (A,B,C,A,B,C; default 1); tables show medians
   --json FILE       also write every raw result as JSON
@@ -91,6 +96,7 @@ const NUMERIC: Record<string, keyof Sizes> = {
   '--duration': 'duration',
   '--connections': 'connections',
   '--hold': 'hold',
+  '--in-flight': 'inFlight',
   '--queue-messages': 'queueMessages',
 };
 
@@ -103,6 +109,7 @@ const MAX: Partial<Record<keyof Sizes, number>> = {
   duration: 3600,
   connections: 100_000,
   hold: 3600,
+  inFlight: 10_000,
   queueMessages: 10_000_000,
 };
 

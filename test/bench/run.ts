@@ -37,7 +37,7 @@ function title(scenario: ScenarioName, s: Sizes): string {
     case 'feed':
       return `feed — ${s.users} users on /exchange/feed/user_i, ${s.rate} msg/s in total for ${s.duration} s (${s.bodyBytes} B)`;
     case 'connections':
-      return `connections — ${s.connections} idle connections, each subscribed to /exchange/feed/user_i, held ${s.hold} s`;
+      return `connections — ${s.connections} idle connections, each subscribed to /exchange/feed/user_i, ${s.inFlight} opening at once, held ${s.hold} s`;
     case 'queue':
       return `queue — ${s.queueMessages} SENDs of ${s.bodyBytes} B to one /queue, each with a receipt (64 outstanding), one consumer`;
   }

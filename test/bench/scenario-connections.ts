@@ -1,20 +1,19 @@
 // Connections: N idle connections, each subscribed to its own /exchange/feed/user_i (the seed's
-// shape), opened 64 at a time. Measures the connect+subscribe rate (CONNECT → CONNECTED, SUBSCRIBE →
+// shape), opened `--in-flight` at a time (64 unless told). Measures the connect+subscribe rate (CONNECT → CONNECTED, SUBSCRIBE →
 // RECEIPT), the memory each one costs (Thumper RSS growth plus RabbitMQ's Erlang memory growth after
 // a full GC, over N), the RabbitMQ queues they created, and how many are still open after the hold.
-// The rate is set by how long each client waits with 64 in flight, so the two waits are reported
+// Below a server's saturation the rate is set by how long each client waits, so the two waits are reported
 // apart: WebSocket open → CONNECTED, and SUBSCRIBE → RECEIPT (where a server's bind or queue is).
 
 import { LatencyRecorder, settle, sleep, sampleProcess } from './measure.js';
 import { closeAll, cpuWindow, openClients, type Scenario } from './scenario.js';
 
-const CONCURRENCY = 64;
 const WARMUP = 50;
 /** Let the last connections' buffers and timers settle before memory is read. */
 const QUIET_MS = 2000;
 
 export const connections: Scenario = async (ctx) => {
-  const { connections: count, hold, timeoutMs } = ctx.sizes;
+  const { connections: count, hold, inFlight, timeoutMs } = ctx.sizes;
   const pid = ctx.target.thumperPid;
   const rss = (): number => (pid === undefined ? 0 : sampleProcess(pid).rssBytes);
   // Warm-up connections, kept open and not counted: code paths, JIT and lazily built structures on
@@ -42,7 +41,7 @@ export const connections: Scenario = async (ctx) => {
       await client.subscribe(`/exchange/feed/user_${i}`, 'feed', `sub${i}`);
       subscribeTimes.record(performance.now() - sent);
     },
-    CONCURRENCY,
+    inFlight,
     connectTimes,
   );
   const elapsed = (performance.now() - start) / 1000;
