@@ -74,13 +74,21 @@ function recording(): Recording {
 }
 
 /** Publishes with a trailing marker per subscriber queue and waits until everyone saw it (bounded). */
-async function settle(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 25));
-  assert.ok(check(), `not settled: ${what}`);
+async function settle(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !(await check()); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.ok(await check(), `not settled: ${what}`);
 }
 
 async function sharedQueues(): Promise<string[]> {
   return (await rabbit.listQueues(vhost)).map((q) => q.name).filter((n) => n.startsWith('stomp-subscription-thumper-'));
+}
+
+/** The keys bound from `exchange`, by the management API: it answers well inside an idle delay, rabbitmqctl may not. */
+async function boundKeys(exchange: string): Promise<string[]> {
+  const url = new URL(`/api/exchanges/${encodeURIComponent(vhost)}/${encodeURIComponent(exchange)}/bindings/source`, rabbit.managementUrl);
+  const res = await fetch(url, { headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` }, signal: AbortSignal.timeout(10_000) });
+  assert.equal(res.status, 200, await res.clone().text());
+  return ((await res.json()) as Array<{ routing_key: string }>).map((b) => b.routing_key).sort();
 }
 
 /** Routing keys and binding keys that exercise `*`, `#`, empty words and the empty key. */
@@ -194,6 +202,89 @@ describe('shared subscription queues', SUITE, () => {
     // Binds and unbinds in one batch must not confuse amqplib (queue.unbind is always answered).
     assert.deepEqual(connectionLosses(), [], 'the AMQP connection stayed up');
     await channel.deleteExchange(exchange);
+  });
+
+  test('a key left without subscribers stays bound for unbindDelayMs: a subscriber back in time needs no bind', async () => {
+    const DELAY_MS = 2000;
+    const idleFanout = new SharedFanout(
+      pool,
+      { queueExpiresMs: 60_000, restoreTimeoutMs: 5000, onConnectionLoss: 'restore', reconnect: { initialMs: 20, maxMs: 200 }, unbindDelayMs: DELAY_MS },
+      log,
+    );
+    const exchange = `fx-idle-${randomBytes(3).toString('hex')}`;
+    await channel.assertExchange(exchange, 'topic', { durable: false });
+    const bound = (): Promise<string[]> => boundKeys(exchange);
+    // Resolved before a setImmediate callback: no I/O, so no round trip to RabbitMQ, took place.
+    const withoutIo = (p: Promise<unknown>): Promise<boolean> =>
+      Promise.race([p.then(() => true), new Promise<boolean>((resolve) => setImmediate(() => resolve(false)))]);
+    try {
+      const first = recording();
+      const firstHandle = await idleFanout.subscribe(vhost, { exchange, type: 'topic', bindingKey: 'user_1' }, first);
+      const other = await idleFanout.subscribe(vhost, { exchange, type: 'topic', bindingKey: 'user_2' }, recording());
+      await firstHandle.release();
+      assert.deepEqual(await bound(), ['user_1', 'user_2'], 'user_1 still bound, idle');
+      assert.equal(idleFanout.stats().bindings, 2);
+      channel.publish(exchange, 'user_1', Buffer.from('nobody'));
+
+      const back = recording();
+      const subscribing = idleFanout.subscribe(vhost, { exchange, type: 'topic', bindingKey: 'user_1' }, back);
+      assert.equal(await withoutIo(subscribing), true, 'an idle key is subscribed again with no bind');
+      const backHandle = await subscribing;
+      const fresh = idleFanout.subscribe(vhost, { exchange, type: 'topic', bindingKey: 'user_3' }, recording());
+      assert.equal(await withoutIo(fresh), false, 'a new key waits for its bind (the check can tell)');
+      const freshHandle = await fresh;
+      channel.publish(exchange, 'user_1', Buffer.from('again'));
+      await settle(() => back.got.includes('user_1|again'), 'the returning subscriber served');
+      assert.deepEqual(first.got, [], 'nothing for the subscriber that left');
+
+      // Left for good: unbound once the delay has passed, and the queue goes with its last key.
+      await backHandle.release();
+      await freshHandle.release();
+      await other.release();
+      assert.equal((await sharedQueues()).length, 1, 'the queue stays while keys are idle');
+      await settle(async () => (await bound()).length === 0, 'idle keys unbound after the delay');
+      await settle(async () => (await sharedQueues()).length === 0, 'the shared queue deleted after its idle keys');
+      assert.equal(idleFanout.stats().bindings, 0);
+    } finally {
+      await idleFanout.stop();
+      await channel.deleteExchange(exchange);
+    }
+  });
+
+  test('idle keys outlive a lost connection: the rebuild keeps them, their delay still unbinds them', async () => {
+    const DELAY_MS = 3000;
+    const idleFanout = new SharedFanout(
+      pool,
+      { queueExpiresMs: 60_000, restoreTimeoutMs: 10_000, onConnectionLoss: 'restore', reconnect: { initialMs: 20, maxMs: 200 }, unbindDelayMs: DELAY_MS },
+      log,
+    );
+    const exchange = `fx-idle-lost-${randomBytes(3).toString('hex')}`;
+    await channel.assertExchange(exchange, 'topic', { durable: false });
+    try {
+      const live = recording();
+      const liveHandle = await idleFanout.subscribe(vhost, { exchange, type: 'topic', bindingKey: 'live' }, live);
+      for (const key of ['idle', 'back']) await (await idleFanout.subscribe(vhost, { exchange, type: 'topic', bindingKey: key }, recording())).release();
+      const rows = await rabbit.rabbitmqctl('list_connections', '--quiet', '--no-table-headers', 'pid', 'client_properties');
+      const pids = rows.split('\n').filter((row) => row.includes('thumper-fanout-test')).map((row) => row.split('\t')[0]!);
+      assert.ok(pids.length > 0, 'the pool has a connection to close');
+      for (const pid of pids) await rabbit.rabbitmqctl('close_connection', pid, 'test: connection lost');
+      await settle(() => {
+        channel.publish(exchange, 'live', Buffer.from('after'));
+        return live.got.length > 0;
+      }, 'the live key served after the rebuild');
+      const back = recording();
+      const backHandle = await idleFanout.subscribe(vhost, { exchange, type: 'topic', bindingKey: 'back' }, back);
+      channel.publish(exchange, 'back', Buffer.from('back'));
+      await settle(() => back.got.length === 1, 'an idle key subscribed again after the rebuild is served');
+      // `idle` was never subscribed again: the queue outlived the connection with its binding, and
+      // only its timer, kept through the rebuild, removes it.
+      await settle(async () => (await boundKeys(exchange)).join() === 'back,live', 'the idle key unbound after its delay');
+      await backHandle.release();
+      await liveHandle.release();
+    } finally {
+      await idleFanout.stop();
+      await channel.deleteExchange(exchange);
+    }
   });
 
   test('a missing exchange is refused with NOT_FOUND and the others keep being served', async () => {

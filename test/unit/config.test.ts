@@ -59,6 +59,7 @@ describe('defaults', () => {
       restoreTimeoutMs: 30000,
       blockedPublishTimeoutMs: 10000,
       sharedSubscriptions: true,
+      sharedUnbindDelayMs: 10000,
       exchangeTypes: [],
     });
     assert.deepEqual(c.memory, { vhosts: ['/'], exchanges: [{ name: 'feed', type: 'topic' }, { name: 'replies', type: 'topic' }], maxQueueMessages: 100000 });

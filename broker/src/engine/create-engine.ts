@@ -30,6 +30,7 @@ export function createEngine(config: Config, log: Logger, observers: EngineObser
         restoreTimeoutMs: amqp.restoreTimeoutMs,
         blockedPublishTimeoutMs: amqp.blockedPublishTimeoutMs,
         sharedSubscriptions: amqp.sharedSubscriptions,
+        sharedUnbindDelayMs: amqp.sharedUnbindDelayMs,
         exchangeTypes: amqp.exchangeTypes,
         ...(observers.onConfirm ? { onConfirm: observers.onConfirm } : {}),
         ...(observers.onRestore ? { onRestore: observers.onRestore } : {}),

@@ -150,6 +150,7 @@ export const configSchema = z.strictObject({
       restoreTimeoutMs: intKey(1, MAX_MS, 30000, 'A session not restored this long after the connection loss gets the ERROR (so clients go elsewhere while RabbitMQ is down).'),
       blockedPublishTimeoutMs: intKey(1, MAX_MS, 10000, 'How long a SEND waits while RabbitMQ blocks publishing (memory or disk alarm) before it gets an ERROR.'),
       sharedSubscriptions: boolKey(true, 'Serve non-durable auto-ack `/topic` and `/exchange` subscriptions (no x- arguments, no x-queue-name) on exchanges of known type from one queue per exchange and Thumper node, routed in the node: one binding per distinct key instead of a queue, a binding and a consumer per subscription. Clients see the same frames.'),
+      sharedUnbindDelayMs: intKey(0, MAX_MS, 10000, 'A shared key whose last subscriber left stays bound this long, so a client that reconnects (page reload, network drop) finds it bound; its messages are dropped meanwhile. 0 unbinds at once.'),
       exchangeTypes: z.array(exchangeSchema).default([]).register(keyMeta, {
         meaning: 'Types of exchanges that exist in RabbitMQ (e.g. the application\'s `feed:topic`); AMQP cannot tell Thumper an exchange\'s type. A known type lets subscriptions on it share a queue (amqp.sharedSubscriptions) and spares topic checks on non-topic exchanges, as RabbitMQ does. It must match RabbitMQ. The `amq.*` exchanges are always known.',
         expected: 'a list of {name, type (direct, topic or fanout), vhost?} (environment: "name:type[@vhost],…" or JSON)',

@@ -45,6 +45,8 @@ export interface AmqpEngineOptions {
   readonly onRestore?: (result: 'restored' | 'failed') => void;
   /** Serve shareable subscriptions from one queue per exchange and node (shared-fanout.ts). Default true. */
   readonly sharedSubscriptions?: boolean;
+  /** A shared key left without subscribers stays bound this long (SharedFanoutOptions.unbindDelayMs). Default 0. */
+  readonly sharedUnbindDelayMs?: number;
   /** Exchange types the operator vouches for (vhost undefined: every vhost); amq.* are always known. */
   readonly exchangeTypes?: readonly KnownExchange[];
 }
@@ -105,6 +107,7 @@ export class AmqpEngine implements Engine {
               restoreTimeoutMs: options.restoreTimeoutMs ?? DEFAULT_AMQP_ENGINE_OPTIONS.restoreTimeoutMs,
               onConnectionLoss: options.onConnectionLoss ?? DEFAULT_AMQP_ENGINE_OPTIONS.onConnectionLoss,
               reconnect: options.reconnect,
+              unbindDelayMs: options.sharedUnbindDelayMs ?? 0,
             },
             this.#log,
           );

@@ -11,6 +11,12 @@
 // Declares, consumes, deletes and rebuilds of a vhost go through one channel, one at a time; binds
 // and unbinds are pipelined in order on another (bind-pipe.ts). A failed channel is rebuilt
 // (re-declare, re-bind, re-consume) and subscribers of an exchange that vanished are told.
+//
+// A key whose last subscriber left stays bound for `unbindDelayMs` (idle): a page reload, a tab
+// that reconnects, a phone back from a tunnel subscribes the same key again within seconds, and
+// then finds it bound, with no bind to wait for and no unbind/bind pair for RabbitMQ to run.
+// Nobody receives its messages meanwhile; the node drops them, as it does for any key it has no
+// subscriber of.
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Channel, ConsumeMessage } from 'amqplib';
@@ -42,7 +48,7 @@ export interface FanoutSubscriber {
 }
 
 export interface FanoutHandle {
-  /** Idempotent. Resolves once the binding is gone when this was its last subscriber. */
+  /** Idempotent. Routing to the subscriber stops at once; resolves once the broker has caught up. */
   release(): Promise<void>;
 }
 
@@ -54,6 +60,8 @@ export interface SharedFanoutOptions {
   /** `close`: a lost connection ends every subscriber (amqp.onConnectionLoss), a channel error still rebuilds. */
   readonly onConnectionLoss: 'restore' | 'close';
   readonly reconnect: BackoffOptions;
+  /** A key without subscribers stays bound this long (0: unbound at once). Default 0. */
+  readonly unbindDelayMs?: number;
 }
 
 export interface FanoutStats {
@@ -115,6 +123,8 @@ interface ExchangeQueue {
   readonly keyCounts: Map<string, number>;
   /** Binds on their way, by key: a second subscriber of the key waits for the first one's bind. */
   readonly binding: Map<string, Promise<void>>;
+  /** Keys still bound with no subscriber, each with the timer that unbinds it. */
+  readonly idle: Map<string, NodeJS.Timeout>;
   readonly subscribers: Map<string, FanoutSubscriber>;
   /** The channel its consumer runs on: a second rebuild on the same channel must not add another. */
   consumingOn: Channel | undefined;
@@ -195,6 +205,12 @@ class VhostFanout {
   async #countIn(entry: ExchangeQueue, key: string): Promise<void> {
     const count = entry.keyCounts.get(key) ?? 0;
     entry.keyCounts.set(key, count + 1);
+    const idle = entry.idle.get(key);
+    if (idle !== undefined) {
+      clearTimeout(idle);
+      entry.idle.delete(key);
+      return;
+    }
     let bound = entry.binding.get(key);
     if (count === 0) {
       const started = this.#binds.bind({ queue: entry.queue, exchange: entry.exchange, key }).catch((err: unknown) => {
@@ -231,6 +247,7 @@ class VhostFanout {
       router: new Exchange(binding.exchange, binding.type),
       keyCounts: new Map(),
       binding: new Map(),
+      idle: new Map(),
       subscribers: new Map(),
       consumingOn: undefined,
       pending: 1,
@@ -246,6 +263,7 @@ class VhostFanout {
     await this.#chain.catch(() => undefined);
     await this.#binds.idle();
     this.#binds.reset();
+    for (const entry of this.#queues.values()) forgetIdle(entry);
     const channel = this.#channel;
     this.#channel = undefined;
     if (channel !== undefined) {
@@ -261,7 +279,7 @@ class VhostFanout {
     let bindings = 0;
     let subscribers = 0;
     for (const e of this.#queues.values()) {
-      bindings += e.keyCounts.size;
+      bindings += e.keyCounts.size + e.idle.size;
       subscribers += e.subscribers.size;
     }
     return { queues: this.#queues.size, bindings, subscribers };
@@ -271,19 +289,40 @@ class VhostFanout {
     // Routing stops at once; the broker catches up in order.
     entry.router.unbind(id, bindingKey);
     entry.subscribers.delete(id);
-    // Without a channel a rebuild is to come, and it binds only the keys still counted.
-    if (uncount(entry, bindingKey) === 0 && this.#queues.get(entry.exchange) === entry && this.#channel !== undefined) {
-      await this.#binds.unbind({ queue: entry.queue, exchange: entry.exchange, key: bindingKey }).catch((err: unknown) => {
-        this.#log.debug({ err: (err as Error).message }, 'shared queue unbind failed');
-      });
+    if (uncount(entry, bindingKey) === 0) {
+      const delay = this.#options.unbindDelayMs ?? 0;
+      if (delay > 0 && this.#queues.get(entry.exchange) === entry) {
+        const timer = setTimeout(() => {
+          if (entry.idle.get(bindingKey) !== timer) return;
+          entry.idle.delete(bindingKey);
+          void this.#unbindIdle(entry, bindingKey);
+        }, delay);
+        timer.unref();
+        entry.idle.set(bindingKey, timer);
+        return;
+      }
+      await this.#unbind(entry, bindingKey);
     }
     if (entry.subscribers.size === 0) await this.#deleteIfUnused(entry);
   }
 
-  /** The last subscriber left and no subscribe is binding: the queue goes (bindings with it). */
+  async #unbindIdle(entry: ExchangeQueue, key: string): Promise<void> {
+    await this.#unbind(entry, key);
+    if (entry.subscribers.size === 0) await this.#deleteIfUnused(entry);
+  }
+
+  async #unbind(entry: ExchangeQueue, key: string): Promise<void> {
+    // Without a channel a rebuild is to come, and it binds only the keys still counted or idle.
+    if (this.#queues.get(entry.exchange) !== entry || this.#channel === undefined) return;
+    await this.#binds.unbind({ queue: entry.queue, exchange: entry.exchange, key }).catch((err: unknown) => {
+      this.#log.debug({ err: (err as Error).message }, 'shared queue unbind failed');
+    });
+  }
+
+  /** No subscriber, no idle key and no subscribe binding: the queue goes (bindings with it). */
   #deleteIfUnused(entry: ExchangeQueue): Promise<void> {
     return this.#serial(async () => {
-      if (entry.subscribers.size > 0 || entry.pending > 0 || this.#queues.get(entry.exchange) !== entry) return;
+      if (entry.subscribers.size > 0 || entry.pending > 0 || entry.idle.size > 0 || this.#queues.get(entry.exchange) !== entry) return;
       this.#queues.delete(entry.exchange);
       await this.#channel?.deleteQueue(entry.queue);
     }).catch((err: unknown) => {
@@ -440,7 +479,9 @@ class VhostFanout {
           }
           await this.#declareAndConsume(channel, entry);
           const { queue, exchange } = entry;
-          await bindAll(channel, [...entry.keyCounts.keys()].map((key) => ({ queue, exchange, key })));
+          // Idle keys too: the queue may have outlived the channel, and their timers unbind them.
+          const keys = [...entry.keyCounts.keys(), ...entry.idle.keys()];
+          await bindAll(channel, keys.map((key) => ({ queue, exchange, key })));
         }
         this.#log.info({ queues: this.#queues.size, attempt }, 'shared subscription queues restored');
         return;
@@ -458,6 +499,7 @@ class VhostFanout {
 
   #abandon(entry: ExchangeQueue, error: StompError): void {
     entry.abandoned = error;
+    forgetIdle(entry);
     const subscribers = [...entry.subscribers.values()];
     entry.subscribers.clear();
     for (const s of subscribers) {
@@ -468,6 +510,11 @@ class VhostFanout {
       }
     }
   }
+}
+
+function forgetIdle(entry: ExchangeQueue): void {
+  for (const timer of entry.idle.values()) clearTimeout(timer);
+  entry.idle.clear();
 }
 
 /** One subscriber of `key` fewer; returns how many are left. */
