@@ -11,7 +11,7 @@ export interface Sizes {
   readonly users: number;
   readonly rate: number;
   readonly duration: number;
-  /** connections: idle subscribed connections, held for `hold` seconds after they are all up. */
+  /** connections: idle subscribed connections, held for `hold` seconds after they are all up; reconnect: as many dropped and back. */
   readonly connections: number;
   readonly hold: number;
   /** connections: clients opening at once (each opens, subscribes, then the next starts). */
@@ -70,7 +70,7 @@ export const SMOKE_SIZES: Sizes = {
 };
 
 export const USAGE = `Usage: npm run bench -- [options]
-  --scenario fanout|feed|connections|queue|all   (default all; comma-separated list allowed)
+  --scenario fanout|feed|connections|reconnect|queue|all   (default all; comma-separated list allowed)
   --target thumper-amqp|thumper-memory|web-stomp|all   (default all; comma-separated list allowed)
   --subscribers N   fan-out subscribers (default ${DEFAULT_SIZES.subscribers})
   --messages N      fan-out messages (default ${DEFAULT_SIZES.messages})

@@ -6,9 +6,8 @@
 // apart: WebSocket open → CONNECTED, and SUBSCRIBE → RECEIPT (where a server's bind or queue is).
 
 import { LatencyRecorder, settle, sleep, sampleProcess } from './measure.js';
-import { closeAll, cpuWindow, openClients, type Scenario } from './scenario.js';
+import { closeAll, cpuWindow, openClients, openWarmup, type Scenario } from './scenario.js';
 
-const WARMUP = 50;
 /** Let the last connections' buffers and timers settle before memory is read. */
 const QUIET_MS = 2000;
 
@@ -16,15 +15,7 @@ export const connections: Scenario = async (ctx) => {
   const { connections: count, hold, inFlight, timeoutMs } = ctx.sizes;
   const pid = ctx.target.thumperPid;
   const rss = (): number => (pid === undefined ? 0 : sampleProcess(pid).rssBytes);
-  // Warm-up connections, kept open and not counted: code paths, JIT and lazily built structures on
-  // both servers are in place before the first reading.
-  const warmup = await openClients(ctx, Math.min(WARMUP, Math.ceil(count / 10)), async (client, i) => {
-    await client.subscribe(`/exchange/feed/warmup_${i}`, 'feed', `sub${i}`);
-  });
-  if (warmup.failures.length > 0) {
-    closeAll(warmup.clients);
-    throw new Error(`warm-up connections failed: ${warmup.failures[0]!.message}`);
-  }
+  const warmup = await openWarmup(ctx, count);
   const rssBefore = rss();
   const memBefore = await ctx.rabbit.memoryBytes();
   const queuesBefore = await ctx.rabbit.queueNames();
@@ -85,7 +76,7 @@ export const connections: Scenario = async (ctx) => {
     };
   } finally {
     closeAll(clients);
-    closeAll(warmup.clients);
+    closeAll(warmup);
     // Closed sockets free their queues asynchronously; the next run must start from a quiet node.
     await ctx.rabbit.waitForNewQueuesGone(queuesBefore, timeoutMs);
   }

@@ -10,7 +10,7 @@ import type { BenchRabbit } from './bench-rabbit.js';
 
 export const TARGETS = ['thumper-amqp', 'thumper-memory', 'web-stomp'] as const;
 export type TargetName = (typeof TARGETS)[number];
-export const SCENARIOS = ['fanout', 'feed', 'connections', 'queue'] as const;
+export const SCENARIOS = ['fanout', 'feed', 'connections', 'reconnect', 'queue'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Target {
@@ -106,6 +106,24 @@ export async function openClients(
     await setup(client, i);
   });
   return { clients, failures };
+}
+
+const WARMUP = 50;
+
+/**
+ * Warm-up connections (a tenth of those measured, at most WARMUP), kept open by the caller and not counted: code paths, JIT and lazily built
+ * structures (Thumper's shared queue among them) are in place on both servers before the first
+ * reading.
+ */
+export async function openWarmup(ctx: ScenarioContext, measured: number): Promise<BenchClient[]> {
+  const warmup = await openClients(ctx, Math.min(WARMUP, Math.ceil(measured / 10)), async (client, i) => {
+    await client.subscribe(`/exchange/feed/warmup_${i}`, 'feed', `sub${i}`);
+  });
+  if (warmup.failures.length > 0) {
+    closeAll(warmup.clients);
+    throw new Error(`warm-up connections failed: ${warmup.failures[0]!.message}`);
+  }
+  return warmup.clients;
 }
 
 export function closeAll(clients: readonly BenchClient[]): void {

@@ -97,7 +97,7 @@ export async function startThumperProcess(options: ThumperOptions): Promise<Thum
   } else {
     env['THUMPER_ENGINE'] = 'memory';
   }
-  Object.assign(env, options.env);
+  Object.assign(env, options.env, experimentEnv());
   const profArgs = options.cpuProfDir === undefined ? '' : ` --cpu-prof --cpu-prof-dir=${JSON.stringify(options.cpuProfDir)}`;
   // Experiments only (e.g. `--trace-gc`): word-split by the shell, as typed.
   const nodeArgs = process.env['BENCH_THUMPER_NODE_ARGS'] ? ` ${process.env['BENCH_THUMPER_NODE_ARGS']}` : '';
@@ -172,4 +172,16 @@ async function ready(httpUrl: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** BENCH_THUMPER_ENV="THUMPER_X=1,THUMPER_Y=2": Thumper settings for an experiment, THUMPER_* only. */
+function experimentEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (process.env['BENCH_THUMPER_ENV'] ?? '').split(',').filter((p) => p.trim() !== '')) {
+    const eq = pair.indexOf('=');
+    const name = pair.slice(0, eq).trim();
+    if (eq < 1 || !name.startsWith('THUMPER_')) throw new Error(`BENCH_THUMPER_ENV: expected THUMPER_NAME=value pairs, got "${pair}"`);
+    out[name] = pair.slice(eq + 1);
+  }
+  return out;
 }

@@ -12,13 +12,14 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const RUN_DEADLINE_MS = 300_000;
-const SCENARIOS = ['fanout', 'feed', 'connections', 'queue'] as const;
+const SCENARIOS = ['fanout', 'feed', 'connections', 'reconnect', 'queue'] as const;
 const TARGETS = ['thumper-amqp', 'thumper-memory', 'web-stomp'] as const;
 /** The metric each scenario must report as a finite number on every target. */
 const HEADLINE: Record<(typeof SCENARIOS)[number], readonly string[]> = {
   fanout: ['deliveries_per_s', 'latency_p99_ms', 'lost'],
   feed: ['latency_p99_ms', 'lost'],
   connections: ['connect_subscribe_per_s', 'connect_p99_ms', 'subscribe_p99_ms', 'total_mem_per_conn_kb', 'queues_created'],
+  reconnect: ['connect_subscribe_per_s', 'connect_p99_ms', 'subscribe_p99_ms'],
   queue: ['receipts_per_s', 'receipt_p99_ms', 'lost'],
 };
 
