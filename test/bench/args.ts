@@ -16,6 +16,8 @@ export interface Sizes {
   readonly hold: number;
   /** connections: clients opening at once (each opens, subscribes, then the next starts). */
   readonly inFlight: number;
+  /** connections, reconnect: subscribed connections opened first, kept open, not measured (at most as many as measured). */
+  readonly warmup: number;
   /** queue: SENDs with a receipt each. */
   readonly queueMessages: number;
   /** Message body bytes. */
@@ -48,6 +50,7 @@ export const DEFAULT_SIZES: Sizes = {
   connections: 1000,
   hold: 5,
   inFlight: 64,
+  warmup: 50,
   queueMessages: 5000,
   bodyBytes: 128,
   settleMs: 3000,
@@ -63,6 +66,7 @@ export const SMOKE_SIZES: Sizes = {
   connections: 5,
   hold: 0,
   inFlight: 2,
+  warmup: 2,
   queueMessages: 20,
   bodyBytes: 128,
   settleMs: 1000,
@@ -80,6 +84,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --connections N   idle subscribed connections (default ${DEFAULT_SIZES.connections})
   --hold S          seconds the idle connections are held (default ${DEFAULT_SIZES.hold})
   --in-flight N     connections opening at once (default ${DEFAULT_SIZES.inFlight})
+  --warmup N        warm-up connections before those measured, at most as many (default ${DEFAULT_SIZES.warmup})
   --queue-messages N  queue SENDs with receipts (default ${DEFAULT_SIZES.queueMessages})
   --rounds N        alternate the targets N times (A,B,C,A,B,C; default 1); tables show medians
   --json FILE       also write every raw result as JSON
@@ -97,6 +102,7 @@ const NUMERIC: Record<string, keyof Sizes> = {
   '--connections': 'connections',
   '--hold': 'hold',
   '--in-flight': 'inFlight',
+  '--warmup': 'warmup',
   '--queue-messages': 'queueMessages',
 };
 
@@ -110,6 +116,7 @@ const MAX: Partial<Record<keyof Sizes, number>> = {
   connections: 100_000,
   hold: 3600,
   inFlight: 10_000,
+  warmup: 100_000,
   queueMessages: 10_000_000,
 };
 
@@ -139,7 +146,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions | { help: true 
     const key = NUMERIC[flag];
     if (key !== undefined) {
       const n = Number(value);
-      const min = key === 'hold' ? 0 : 1;
+      const min = key === 'hold' || key === 'warmup' ? 0 : 1;
       if (!Number.isFinite(n) || n < min || n > (MAX[key] ?? Number.MAX_SAFE_INTEGER)) throw new Error(`${flag}: expected a number from ${min} to ${MAX[key]}, got "${value}"`);
       sizes[key] = key === 'duration' || key === 'hold' ? n : Math.floor(n);
       continue;

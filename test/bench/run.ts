@@ -19,7 +19,7 @@ import { feed } from './scenario-feed.js';
 import { connections } from './scenario-connections.js';
 import { queue } from './scenario-queue.js';
 import { reconnect } from './scenario-reconnect.js';
-import type { Scenario, ScenarioName, Target, TargetName } from './scenario.js';
+import { warmupCount, type Scenario, type ScenarioName, type Target, type TargetName } from './scenario.js';
 
 const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = { fanout, feed, connections, reconnect, queue };
 /**
@@ -38,9 +38,9 @@ function title(scenario: ScenarioName, s: Sizes): string {
     case 'feed':
       return `feed — ${s.users} users on /exchange/feed/user_i, ${s.rate} msg/s in total for ${s.duration} s (${s.bodyBytes} B)`;
     case 'connections':
-      return `connections — ${s.connections} idle connections, each subscribed to /exchange/feed/user_i, ${s.inFlight} opening at once, held ${s.hold} s`;
+      return `connections — ${s.connections} idle connections, each subscribed to /exchange/feed/user_i, ${s.inFlight} opening at once after ${warmupCount(s, s.connections)} warm-up, held ${s.hold} s`;
     case 'reconnect':
-      return `reconnect — ${s.connections} connections on /exchange/feed/<run>_user_i dropped at once and back with the same subscriptions, ${s.inFlight} opening at once`;
+      return `reconnect — ${s.connections} connections on /exchange/feed/<run>_user_i dropped at once and back with the same subscriptions, ${s.inFlight} opening at once (after ${warmupCount(s, s.connections)} warm-up)`;
     case 'queue':
       return `queue — ${s.queueMessages} SENDs of ${s.bodyBytes} B to one /queue, each with a receipt (64 outstanding), one consumer`;
   }

@@ -14,7 +14,8 @@ const RECONNECT_DELAY_MS = 2000;
 
 export const reconnect: Scenario = async (ctx) => {
   const key = (i: number): string => `/exchange/feed/${ctx.runId}_user_${i}`;
-  const warmup = await openWarmup(ctx, ctx.sizes.connections);
+  // At least one: the shared queue must exist before the drop (see below).
+  const warmup = await openWarmup(ctx, ctx.sizes.connections, 1);
   try {
     return await dropAndReturn(ctx, key);
   } finally {

@@ -108,15 +108,15 @@ export async function openClients(
   return { clients, failures };
 }
 
-const WARMUP = 50;
-
 /**
- * Warm-up connections (a tenth of those measured, at most WARMUP), kept open by the caller and not counted: code paths, JIT and lazily built
- * structures (Thumper's shared queue among them) are in place on both servers before the first
- * reading.
+ * Warm-up connections (`--warmup`, at most as many as measured), kept open by the caller and not
+ * counted: code paths and lazily built structures (Thumper's shared queue among them) are in place
+ * on both servers before the first reading. 50 by default: more warms V8's JIT further (Thumper's
+ * CPU per connection falls until about the 2,500th), but the warm-up connections stay open, and
+ * standing connections cost Web-STOMP CPU while it is measured (docs/benchmarks.md, Fairness).
  */
-export async function openWarmup(ctx: ScenarioContext, measured: number): Promise<BenchClient[]> {
-  const warmup = await openClients(ctx, Math.min(WARMUP, Math.ceil(measured / 10)), async (client, i) => {
+export async function openWarmup(ctx: ScenarioContext, measured: number, atLeast = 0): Promise<BenchClient[]> {
+  const warmup = await openClients(ctx, Math.max(atLeast, warmupCount(ctx.sizes, measured)), async (client, i) => {
     await client.subscribe(`/exchange/feed/warmup_${i}`, 'feed', `sub${i}`);
   });
   if (warmup.failures.length > 0) {
@@ -124,6 +124,10 @@ export async function openWarmup(ctx: ScenarioContext, measured: number): Promis
     throw new Error(`warm-up connections failed: ${warmup.failures[0]!.message}`);
   }
   return warmup.clients;
+}
+
+export function warmupCount(sizes: Sizes, measured: number): number {
+  return Math.min(sizes.warmup, measured);
 }
 
 export function closeAll(clients: readonly BenchClient[]): void {
