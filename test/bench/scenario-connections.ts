@@ -5,14 +5,14 @@
 // Below a server's saturation the rate is set by how long each client waits, so the two waits are reported
 // apart: WebSocket open → CONNECTED, and SUBSCRIBE → RECEIPT (where a server's bind or queue is).
 
-import { LatencyRecorder, settle, sleep, sampleProcess } from './measure.js';
-import { closeAll, cpuWindow, openClients, openWarmup, type Scenario } from './scenario.js';
+import { settle, sleep, sampleProcess } from './measure.js';
+import { closeAll, connectStorm, openWarmup, type Scenario } from './scenario.js';
 
 /** Let the last connections' buffers and timers settle before memory is read. */
 const QUIET_MS = 2000;
 
 export const connections: Scenario = async (ctx) => {
-  const { connections: count, hold, inFlight, timeoutMs } = ctx.sizes;
+  const { connections: count, hold, timeoutMs } = ctx.sizes;
   const pid = ctx.target.thumperPid;
   const rss = (): number => (pid === undefined ? 0 : sampleProcess(pid).rssBytes);
   const warmup = await openWarmup(ctx, count);
@@ -20,23 +20,7 @@ export const connections: Scenario = async (ctx) => {
   const memBefore = await ctx.rabbit.memoryBytes();
   const queuesBefore = await ctx.rabbit.queueNames();
 
-  const connectTimes = new LatencyRecorder(count);
-  const subscribeTimes = new LatencyRecorder(count);
-  const cpu = cpuWindow(ctx);
-  const start = performance.now();
-  const { clients, failures } = await openClients(
-    ctx,
-    count,
-    async (client, i) => {
-      const sent = performance.now();
-      await client.subscribe(`/exchange/feed/user_${i}`, 'feed', `sub${i}`);
-      subscribeTimes.record(performance.now() - sent);
-    },
-    inFlight,
-    connectTimes,
-  );
-  const elapsed = (performance.now() - start) / 1000;
-  const usage = cpu();
+  const { clients, failures, elapsedS: elapsed, metrics: storm } = await connectStorm(ctx, count, (i) => `/exchange/feed/user_${i}`);
   const ok = count - failures.length;
   try {
     ctx.progress(`${ok} of ${count} connected and subscribed in ${elapsed.toFixed(1)} s`);
@@ -53,24 +37,15 @@ export const connections: Scenario = async (ctx) => {
     const perConn = (bytes: number): number => (ok > 0 ? bytes / ok / 1024 : Number.NaN);
     const thumperPer = pid === undefined ? 0 : perConn(rssAfter - rssBefore);
     const rabbitPer = perConn(memAfter - memBefore);
-    const [connectP50, connectP99] = connectTimes.percentiles([50, 99]);
-    const [subscribeP50, subscribeP99] = subscribeTimes.percentiles([50, 99]);
     return {
       metrics: {
-        connect_subscribe_per_s: ok / elapsed,
-        connect_p50_ms: connectP50!,
-        connect_p99_ms: connectP99!,
-        subscribe_p50_ms: subscribeP50!,
-        subscribe_p99_ms: subscribeP99!,
-        connections_ok: ok,
-        connections_failed: failures.length,
+        ...storm,
         connections_held: held,
         thumper_rss_per_conn_kb: thumperPer,
         rabbit_mem_per_conn_kb: rabbitPer,
         total_mem_per_conn_kb: thumperPer + rabbitPer,
         queues_created: [...queuesAfter].filter((n) => !queuesBefore.has(n)).length,
         thumper_rss_mb: pid === undefined ? Number.NaN : rssAfter / 1024 / 1024,
-        ...usage,
       },
       notes: failures.length > 0 ? [`first failure: ${failures[0]!.message}`] : [],
     };

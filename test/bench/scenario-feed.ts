@@ -39,10 +39,11 @@ export const feed: Scenario = async (ctx) => {
     ctx.progress(`${users} users subscribed; publishing ${total} messages at ${rate}/s`);
     const paced = (count: number, seconds: number, body: (i: number) => Buffer): Promise<number> =>
       publishPaced(count, rate, seconds * 1000 + timeoutMs, (i) => publisher.publish(routes[i % users]!, body(i)));
+    // At least one message per user, so every subscriber's path is warm too.
     const warmup = Math.max(users, Math.round(rate * Math.min(WARMUP_S, duration)));
-    await paced(warmup, WARMUP_S, () => WARMUP_BODY);
+    const warmSent = await paced(warmup, warmup / rate, () => WARMUP_BODY);
     await publisher.flush();
-    await settle(() => warm >= warmup, () => warm, settleMs, timeoutMs);
+    await settle(() => warm >= warmSent, () => warm, settleMs, timeoutMs);
 
     const cpu = cpuWindow(ctx);
     const start = performance.now();

@@ -6,8 +6,8 @@
 // finished the clean-up the drop set off (Web-STOMP's queues deleted), so each server meets the
 // storm on a quiet node.
 
-import { LatencyRecorder, sleep } from './measure.js';
-import { closeAll, cpuWindow, openClients, openWarmup, type Scenario, type ScenarioContext, type ScenarioResult } from './scenario.js';
+import { sleep } from './measure.js';
+import { closeAll, connectStorm, openClients, openWarmup, type Scenario, type ScenarioContext, type ScenarioResult } from './scenario.js';
 
 /** stomp.js waits 5 s before reconnecting by default; mobile clients back off similarly. */
 const RECONNECT_DELAY_MS = 2000;
@@ -44,39 +44,11 @@ async function dropAndReturn(ctx: ScenarioContext, key: (i: number) => string): 
   const cleanupMs = performance.now() - dropped;
   await sleep(Math.max(0, RECONNECT_DELAY_MS - cleanupMs));
 
-  const connectTimes = new LatencyRecorder(count);
-  const subscribeTimes = new LatencyRecorder(count);
-  const cpu = cpuWindow(ctx);
-  const start = performance.now();
-  const { clients, failures } = await openClients(
-    ctx,
-    count,
-    async (client, i) => {
-      const sent = performance.now();
-      await client.subscribe(key(i), 'feed', `sub${i}`);
-      subscribeTimes.record(performance.now() - sent);
-    },
-    inFlight,
-    connectTimes,
-  );
-  const elapsed = (performance.now() - start) / 1000;
-  const usage = cpu();
+  const { clients, failures, metrics } = await connectStorm(ctx, count, key);
   closeAll(clients);
   await ctx.rabbit.waitForNewQueuesGone(queuesBefore, timeoutMs);
-  const ok = count - failures.length;
-  const [connectP50, connectP99] = connectTimes.percentiles([50, 99]);
-  const [subscribeP50, subscribeP99] = subscribeTimes.percentiles([50, 99]);
   return {
-    metrics: {
-      connect_subscribe_per_s: ok / elapsed,
-      connect_p50_ms: connectP50!,
-      connect_p99_ms: connectP99!,
-      subscribe_p50_ms: subscribeP50!,
-      subscribe_p99_ms: subscribeP99!,
-      connections_ok: ok,
-      connections_failed: failures.length,
-      ...usage,
-    },
+    metrics,
     notes: [
       `the drop's clean-up took ${(cleanupMs / 1000).toFixed(1)} s before the clients came back`,
       ...(failures.length > 0 ? [`first failure: ${failures[0]!.message}`] : []),

@@ -4,7 +4,7 @@
 
 import { BenchClient, type Credentials } from './stomp-ws-client.js';
 import type { Publisher } from './publisher.js';
-import { runPool, sampleProcess, sampleProcessGroup, type LatencyRecorder } from './measure.js';
+import { LatencyRecorder, runPool, sampleProcess, sampleProcessGroup } from './measure.js';
 import type { Sizes } from './args.js';
 import type { BenchRabbit } from './bench-rabbit.js';
 
@@ -124,6 +124,53 @@ export async function openWarmup(ctx: ScenarioContext, measured: number, atLeast
     throw new Error(`warm-up connections failed: ${warmup.failures[0]!.message}`);
   }
   return warmup.clients;
+}
+
+/**
+ * The measured phase of the connection scenarios: `count` clients open `--in-flight` at a time,
+ * each subscribing to `destination(i)` with a receipt. Gives the clients (open) and the rate, the
+ * two waits per client (WebSocket open → CONNECTED, SUBSCRIBE → RECEIPT) and the CPU used.
+ */
+export async function connectStorm(
+  ctx: ScenarioContext,
+  count: number,
+  destination: (i: number) => string,
+): Promise<{ clients: BenchClient[]; failures: Error[]; elapsedS: number; metrics: Metrics }> {
+  const connectTimes = new LatencyRecorder(count);
+  const subscribeTimes = new LatencyRecorder(count);
+  const cpu = cpuWindow(ctx);
+  const start = performance.now();
+  const { clients, failures } = await openClients(
+    ctx,
+    count,
+    async (client, i) => {
+      const sent = performance.now();
+      await client.subscribe(destination(i), 'feed', `sub${i}`);
+      subscribeTimes.record(performance.now() - sent);
+    },
+    ctx.sizes.inFlight,
+    connectTimes,
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  const usage = cpu();
+  const ok = count - failures.length;
+  const [connectP50, connectP99] = connectTimes.percentiles([50, 99]);
+  const [subscribeP50, subscribeP99] = subscribeTimes.percentiles([50, 99]);
+  return {
+    clients,
+    failures,
+    elapsedS: elapsed,
+    metrics: {
+      connect_subscribe_per_s: ok / elapsed,
+      connect_p50_ms: connectP50!,
+      connect_p99_ms: connectP99!,
+      subscribe_p50_ms: subscribeP50!,
+      subscribe_p99_ms: subscribeP99!,
+      connections_ok: ok,
+      connections_failed: failures.length,
+      ...usage,
+    },
+  };
 }
 
 export function warmupCount(sizes: Sizes, measured: number): number {

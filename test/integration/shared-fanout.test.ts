@@ -83,6 +83,11 @@ async function sharedQueues(): Promise<string[]> {
   return (await rabbit.listQueues(vhost)).map((q) => q.name).filter((n) => n.startsWith('stomp-subscription-thumper-'));
 }
 
+/** A SharedFanout of its own on the suite's pool, keeping idle keys bound for `unbindDelayMs`. */
+function fanoutWithUnbindDelay(unbindDelayMs: number): SharedFanout {
+  return new SharedFanout(pool, { queueExpiresMs: 60_000, restoreTimeoutMs: 10_000, onConnectionLoss: 'restore', reconnect: { initialMs: 20, maxMs: 200 }, unbindDelayMs }, log);
+}
+
 /** The keys bound from `exchange`, by the management API: it answers well inside an idle delay, rabbitmqctl may not. */
 async function boundKeys(exchange: string): Promise<string[]> {
   const url = new URL(`/api/exchanges/${encodeURIComponent(vhost)}/${encodeURIComponent(exchange)}/bindings/source`, rabbit.managementUrl);
@@ -206,11 +211,7 @@ describe('shared subscription queues', SUITE, () => {
 
   test('a key left without subscribers stays bound for unbindDelayMs: a subscriber back in time needs no bind', async () => {
     const DELAY_MS = 2000;
-    const idleFanout = new SharedFanout(
-      pool,
-      { queueExpiresMs: 60_000, restoreTimeoutMs: 5000, onConnectionLoss: 'restore', reconnect: { initialMs: 20, maxMs: 200 }, unbindDelayMs: DELAY_MS },
-      log,
-    );
+    const idleFanout = fanoutWithUnbindDelay(DELAY_MS);
     const exchange = `fx-idle-${randomBytes(3).toString('hex')}`;
     await channel.assertExchange(exchange, 'topic', { durable: false });
     const bound = (): Promise<string[]> => boundKeys(exchange);
@@ -253,11 +254,7 @@ describe('shared subscription queues', SUITE, () => {
 
   test('idle keys outlive a lost connection: the rebuild keeps them, their delay still unbinds them', async () => {
     const DELAY_MS = 3000;
-    const idleFanout = new SharedFanout(
-      pool,
-      { queueExpiresMs: 60_000, restoreTimeoutMs: 10_000, onConnectionLoss: 'restore', reconnect: { initialMs: 20, maxMs: 200 }, unbindDelayMs: DELAY_MS },
-      log,
-    );
+    const idleFanout = fanoutWithUnbindDelay(DELAY_MS);
     const exchange = `fx-idle-lost-${randomBytes(3).toString('hex')}`;
     await channel.assertExchange(exchange, 'topic', { durable: false });
     try {
