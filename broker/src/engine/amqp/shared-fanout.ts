@@ -289,24 +289,24 @@ class VhostFanout {
     // Routing stops at once; the broker catches up in order.
     entry.router.unbind(id, bindingKey);
     entry.subscribers.delete(id);
-    if (uncount(entry, bindingKey) === 0) {
-      const delay = this.#options.unbindDelayMs ?? 0;
-      if (delay > 0 && this.#queues.get(entry.exchange) === entry) {
-        const timer = setTimeout(() => {
-          if (entry.idle.get(bindingKey) !== timer) return;
-          entry.idle.delete(bindingKey);
-          void this.#unbindIdle(entry, bindingKey);
-        }, delay);
-        timer.unref();
-        entry.idle.set(bindingKey, timer);
-        return;
-      }
-      await this.#unbind(entry, bindingKey);
+    // Still counted: a subscriber of the key is there or on its way, so the queue stays too.
+    if (uncount(entry, bindingKey) > 0) return;
+    const delay = this.#options.unbindDelayMs ?? 0;
+    if (delay > 0 && this.#queues.get(entry.exchange) === entry) {
+      const timer = setTimeout(() => {
+        if (entry.idle.get(bindingKey) !== timer) return;
+        entry.idle.delete(bindingKey);
+        void this.#unbindUnused(entry, bindingKey);
+      }, delay);
+      timer.unref();
+      entry.idle.set(bindingKey, timer);
+      return;
     }
-    if (entry.subscribers.size === 0) await this.#deleteIfUnused(entry);
+    await this.#unbindUnused(entry, bindingKey);
   }
 
-  async #unbindIdle(entry: ExchangeQueue, key: string): Promise<void> {
+  /** A key nobody subscribes to any more: unbound, and the queue goes with the last one. */
+  async #unbindUnused(entry: ExchangeQueue, key: string): Promise<void> {
     await this.#unbind(entry, key);
     if (entry.subscribers.size === 0) await this.#deleteIfUnused(entry);
   }
