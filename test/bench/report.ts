@@ -87,6 +87,33 @@ function ratio(a: number, b: number): string {
   return `${(a / b).toFixed(2)}×`;
 }
 
+/**
+ * The metrics the issue's targets are about, per scenario. A median hides how far single rounds
+ * spread on a shared machine, so under each table these get their ratio round by round.
+ */
+export const ROUND_RATIO_METRICS: Record<ScenarioName, readonly string[]> = {
+  fanout: ['deliveries_per_s'],
+  feed: ['latency_p99_ms'],
+  connections: ['connect_subscribe_per_s', 'total_mem_per_conn_kb'],
+  reconnect: ['connect_subscribe_per_s'],
+  queue: ['receipts_per_s'],
+};
+
+/** `- per round, amqp / web-stomp, connect+subscribe/s: 3.21×, 3.80×` for rounds both targets finished. */
+function roundRatioLines(scenario: ScenarioName, records: readonly RunRecord[], ratioTargets: readonly TargetName[]): string[] {
+  const lines: string[] = [];
+  const base = new Map(records.filter((r) => r.target === 'web-stomp' && r.error === undefined).map((r) => [r.round, r.metrics]));
+  for (const t of ratioTargets) {
+    const mine = records.filter((r) => r.target === t && r.error === undefined && base.has(r.round)).sort((a, b) => a.round - b.round);
+    if (mine.length < 2) continue;
+    for (const key of ROUND_RATIO_METRICS[scenario]) {
+      const ratios = mine.map((r) => ratio(r.metrics[key] ?? Number.NaN, base.get(r.round)![key] ?? Number.NaN));
+      lines.push(`per round, ${t.replace('thumper-', '')} / web-stomp, ${METRICS[key]?.label ?? key}: ${ratios.join(', ')}`);
+    }
+  }
+  return lines;
+}
+
 /** One scenario's table (Markdown, so docs/benchmarks.md can hold it as printed). */
 export function formatScenario(scenario: ScenarioName, title: string, records: readonly RunRecord[], targets: readonly TargetName[]): string {
   const mine = records.filter((r) => r.scenario === scenario);
@@ -111,5 +138,6 @@ export function formatScenario(scenario: ScenarioName, title: string, records: r
   const rule = `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
   const notes = [...new Set(mine.flatMap((r) => r.notes.map((n) => `${r.target}: ${n}`)))];
   const errors = mine.filter((r) => r.error !== undefined).map((r) => `${r.target} round ${r.round} failed: ${r.error}`);
-  return [`### ${title}`, '', line(header), rule, ...rows.map(line), '', ...[...notes, ...errors].map((n) => `- ${n}`)].join('\n');
+  const perRound = roundRatioLines(scenario, mine, ratioTargets);
+  return [`### ${title}`, '', line(header), rule, ...rows.map(line), '', ...[...perRound, ...notes, ...errors].map((n) => `- ${n}`)].join('\n');
 }
