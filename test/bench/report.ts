@@ -1,6 +1,6 @@
 // The bench's output: the machine and versions, and per scenario one table with a row per metric,
-// a column per target (the median over rounds) and ratio columns Thumper/Web-STOMP. Pure apart
-// from reading /proc and git for the header.
+// a column per target (the median over rounds) and ratio columns Thumper/Web-STOMP, then the
+// target metrics' ratios round by round. Pure apart from reading /proc and git for the header.
 
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -88,10 +88,11 @@ function ratio(a: number, b: number): string {
 }
 
 /**
- * The metrics the issue's targets are about, per scenario. A median hides how far single rounds
- * spread on a shared machine, so under each table these get their ratio round by round.
+ * Per scenario, the metrics a target of issue 7 is about (for the queue, its headline; it has no
+ * target). A median hides how far single rounds spread on a shared machine, so under each table
+ * these get their ratio round by round.
  */
-export const ROUND_RATIO_METRICS: Record<ScenarioName, readonly string[]> = {
+const ROUND_RATIO_METRICS: Record<ScenarioName, readonly string[]> = {
   fanout: ['deliveries_per_s'],
   feed: ['latency_p99_ms'],
   connections: ['connect_subscribe_per_s', 'total_mem_per_conn_kb'],
