@@ -125,7 +125,8 @@ describe('GET /metrics, RabbitMQ engine', SUITE, () => {
   let server: ThumperServer;
   before(async () => {
     const rabbit = await useRabbit();
-    server = await startThumper({ THUMPER_ENGINE: 'amqp', THUMPER_AMQP_URL: rabbit.amqpUrl });
+    // Idle shared keys stay bound for the whole suite, so the counts below do not race a timer.
+    server = await startThumper({ THUMPER_ENGINE: 'amqp', THUMPER_AMQP_URL: rabbit.amqpUrl, THUMPER_AMQP_SHARED_UNBIND_DELAY_MS: '600000' });
   });
   after(() => server?.stop());
 
@@ -154,5 +155,26 @@ describe('GET /metrics, RabbitMQ engine', SUITE, () => {
     } finally {
       await conn.close();
     }
+  });
+
+  it('shows the shared queue, its bound key and subscriber, and how long the bind took', async () => {
+    // /topic is amq.topic, an exchange of known type: the subscription is served from the shared queue.
+    const conn = await converse(server, `/topic/metrics-shared-${process.pid}`);
+    const before = await scrape(server);
+    assert.equal(sample(before, 'thumper_shared_queues'), 1);
+    assert.equal(sample(before, 'thumper_shared_subscribers'), 1);
+    // The first test's key is still bound, idle: this one adds the second.
+    assert.equal(sample(before, 'thumper_shared_bindings'), 2);
+    assert.equal(sample(before, 'thumper_shared_bind_duration_seconds_count', { kind: 'bind' }), 2, 'one bind per key, this test\'s and the first\'s');
+    await conn.close();
+    // The subscriber is gone once the session has closed; its key stays bound for the unbind delay.
+    let after = before;
+    for (let i = 0; i < 50 && sample(after, 'thumper_shared_subscribers') !== 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = await scrape(server);
+    }
+    assert.equal(sample(after, 'thumper_shared_subscribers'), 0);
+    assert.equal(sample(after, 'thumper_shared_bindings'), 2, 'an idle key is still bound');
+    assert.equal(sample(after, 'thumper_shared_bind_duration_seconds_count', { kind: 'unbind' }) ?? 0, 0);
   });
 });

@@ -83,6 +83,7 @@ class FakeChannel extends EventEmitter {
 }
 
 function pipeWith(options: { refused?: string[]; ready?: () => Promise<unknown>; noWait?: boolean } = {}) {
+  const observed: { kind: string; seconds: number }[] = [];
   const log: Sent[] = [];
   const events: string[] = [];
   const channels: FakeChannel[] = [];
@@ -97,8 +98,9 @@ function pipeWith(options: { refused?: string[]; ready?: () => Promise<unknown>;
     },
     onChannelError: (err) => errors.push(err),
     ready: options.ready ?? (() => Promise.resolve()),
+    observe: (kind, seconds) => observed.push({ kind, seconds }),
   };
-  return { pipe: new BindPipe(hooks), log, events, channels, errors };
+  return { pipe: new BindPipe(hooks), log, events, channels, errors, observed };
 }
 
 const target = (key: string) => ({ queue: 'q', exchange: 'x', key });
@@ -150,6 +152,20 @@ describe('BindPipe', () => {
       log.map((s) => `${s.call}${s.wait ? ' (waits)' : ''}`),
       ['bind a', 'bind b (waits)', 'bind c', 'bind d (waits)'],
     );
+  });
+
+  test('each call that took effect is observed once, with its kind and its wait; a refused one is not', async () => {
+    const { pipe, observed } = pipeWith({ refused: ['bad'] });
+    const results = await Promise.allSettled([pipe.bind(target('a')), pipe.bind(target('bad')), pipe.unbind(target('a'))]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.deepEqual(
+      observed.map((o) => o.kind),
+      ['bind', 'unbind'],
+    );
+    for (const o of observed) assert.ok(o.seconds >= 0 && o.seconds < 5, `wait ${o.seconds} s`);
   });
 
   test(`a batch holds at most ${MAX_BATCH} calls`, async () => {

@@ -56,6 +56,10 @@ describe('metrics: names', () => {
       'thumper_received_bytes_total',
       'thumper_sent_bytes_total',
       'thumper_sessions_closed_total',
+      'thumper_shared_bind_duration_seconds',
+      'thumper_shared_bindings',
+      'thumper_shared_queues',
+      'thumper_shared_subscribers',
       'thumper_slow_consumer_disconnects_total',
     ]);
     for (const m of ours) {
@@ -115,6 +119,18 @@ describe('metrics: scrape-time sources', () => {
     assert.equal(await value(metrics, 'thumper_amqp_connections', { state: 'connecting' }), 1);
     assert.equal(await value(metrics, 'thumper_amqp_channels'), 6);
     assert.equal(await value(metrics, 'thumper_outbound_buffered_bytes'), 123);
+  });
+
+  it('shared queues, bindings and subscribers come from the engine at each scrape, 0 without one', async () => {
+    const metrics = createMetrics();
+    assert.equal(await value(metrics, 'thumper_shared_bindings'), 0);
+    let stats = { queues: 1, bindings: 3, subscribers: 5 };
+    metrics.setSources({ sharedFanout: () => stats });
+    assert.equal(await value(metrics, 'thumper_shared_queues'), 1);
+    assert.equal(await value(metrics, 'thumper_shared_bindings'), 3);
+    assert.equal(await value(metrics, 'thumper_shared_subscribers'), 5);
+    stats = { queues: 0, bindings: 0, subscribers: 0 };
+    assert.equal(await value(metrics, 'thumper_shared_subscribers'), 0);
   });
 });
 
@@ -179,10 +195,15 @@ describe('metrics: auth chain and engine hooks', () => {
     assert.equal(wrapped.flip(), true, '#private fields still reachable');
   });
 
-  it('publish-confirm and auth-backend observations land in their histograms', async () => {
+  it('publish-confirm, auth-backend and shared-bind observations land in their histograms', async () => {
     const metrics = createMetrics();
     metrics.publishConfirmed(0.004);
     metrics.authBackendRequest('user', 'allow', 0.02);
+    metrics.sharedKeyBound('bind', 0.03);
+    metrics.sharedKeyBound('bind', 0.001);
+    metrics.sharedKeyBound('unbind', 0.002);
+    assert.equal(await value(metrics, 'thumper_shared_bind_duration_seconds', { kind: 'bind' }, 'thumper_shared_bind_duration_seconds_count'), 2);
+    assert.equal(await value(metrics, 'thumper_shared_bind_duration_seconds', { kind: 'unbind' }, 'thumper_shared_bind_duration_seconds_count'), 1);
     assert.equal(await value(metrics, 'thumper_publish_confirm_duration_seconds', {}, 'thumper_publish_confirm_duration_seconds_count'), 1);
     assert.equal(
       await value(metrics, 'thumper_auth_backend_request_duration_seconds', { path: 'user', outcome: 'allow' }, 'thumper_auth_backend_request_duration_seconds_count'),

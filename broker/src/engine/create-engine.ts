@@ -6,12 +6,17 @@ import type { Logger } from 'pino';
 import type { Config } from '../server/config.js';
 import { THUMPER_VERSION } from '../server/config.js';
 import { AmqpEngine } from './amqp/amqp-engine.js';
+import type { BindKind } from './amqp/bind-pipe.js';
 import type { Engine } from './engine.js';
 import { MemoryEngine } from './memory/memory-engine.js';
 
-/** AMQP only (metrics): onConfirm is told each publisher confirm's latency in seconds, onRestore each session restore's result. */
+/**
+ * AMQP only (metrics): onConfirm is told each publisher confirm's latency in seconds, onRestore each
+ * session restore's result, onBind each shared key's bind or unbind wait in seconds.
+ */
 export interface EngineObservers {
   readonly onConfirm?: (seconds: number) => void;
+  readonly onBind?: (kind: BindKind, seconds: number) => void;
   readonly onRestore?: (result: 'restored' | 'failed') => void;
 }
 
@@ -34,6 +39,7 @@ export function createEngine(config: Config, log: Logger, observers: EngineObser
         exchangeTypes: amqp.exchangeTypes,
         ...(observers.onConfirm ? { onConfirm: observers.onConfirm } : {}),
         ...(observers.onRestore ? { onRestore: observers.onRestore } : {}),
+        ...(observers.onBind ? { onBind: observers.onBind } : {}),
       },
       log,
     );

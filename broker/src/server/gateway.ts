@@ -49,7 +49,11 @@ const SESSION_CLOSE_GRACE_MS = 3000;
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
   const metrics = config.metrics.enabled ? createMetrics() : undefined;
-  const engine = createEngine(config, log, metrics ? { onConfirm: metrics.publishConfirmed, onRestore: metrics.amqpSessionRestored } : {});
+  const engine = createEngine(
+    config,
+    log,
+    metrics ? { onConfirm: metrics.publishConfirmed, onRestore: metrics.amqpSessionRestored, onBind: metrics.sharedKeyBound } : {},
+  );
   const auth = await createAuthorizer(
     config.auth,
     engine,
@@ -70,7 +74,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   let stopping = false;
   metrics?.setSources({
     authCache: () => auth.value.cacheStats(),
-    ...(engine instanceof AmqpEngine ? { amqpConnections: () => engine.connections() } : {}),
+    ...(engine instanceof AmqpEngine ? { amqpConnections: () => engine.connections(), sharedFanout: () => engine.sharedStats() } : {}),
     bufferedBytes: () => [...live.keys()].map((t) => t.bufferedBytes()),
   });
 

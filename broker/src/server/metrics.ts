@@ -73,6 +73,8 @@ export interface MetricSources {
   amqpConnections?: () => ReadonlyArray<{ open: boolean; load: number }>;
   /** Outbound bytes queued in each live transport. */
   bufferedBytes?: () => Iterable<number>;
+  /** The AMQP engine's shared subscription queues, their bound keys and their subscribers. */
+  sharedFanout?: () => { queues: number; bindings: number; subscribers: number };
 }
 
 export interface Metrics extends SessionMetrics {
@@ -83,6 +85,8 @@ export interface Metrics extends SessionMetrics {
   readonly authBackendRequest: RequestObserver;
   /** Seconds from basic.publish to the broker's confirm. */
   readonly publishConfirmed: (seconds: number) => void;
+  /** Seconds a shared subscription key waited for its queue.bind (or queue.unbind) to take effect. */
+  readonly sharedKeyBound: (kind: 'bind' | 'unbind', seconds: number) => void;
   /** How one AMQP session's restore after a lost connection ended. */
   readonly amqpSessionRestored: (result: 'restored' | 'failed') => void;
   /** Counted by the slow-consumer protection when it disconnects a session. */
@@ -187,6 +191,31 @@ export function createMetrics(): Metrics {
       this.set(list.reduce((sum, c) => sum + c.load, 0));
     },
   });
+  const bindLatency = new Histogram({
+    name: 'thumper_shared_bind_duration_seconds',
+    help: 'Shared subscriptions: from a key\'s queue.bind (kind=bind, a SUBSCRIBE waits for it) or queue.unbind being asked for to RabbitMQ having done it. RabbitMQ adds bindings to one exchange one at a time, so this is what a storm of new subscribers waits on.',
+    labelNames: ['kind'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const sharedGauge = (name: string, help: string, pick: (s: { queues: number; bindings: number; subscribers: number }) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        const stats = sources.sharedFanout?.();
+        this.set(stats === undefined ? 0 : pick(stats));
+      },
+    });
+  };
+  sharedGauge('thumper_shared_queues', 'Shared subscription queues this node holds in RabbitMQ (one per vhost and exchange in use).', (s) => s.queues);
+  sharedGauge(
+    'thumper_shared_bindings',
+    'Keys bound on the shared queues, including keys kept bound for amqp.sharedUnbindDelayMs after their last subscriber left.',
+    (s) => s.bindings,
+  );
+  sharedGauge('thumper_shared_subscribers', 'Subscriptions served from the shared queues, routed in this node.', (s) => s.subscribers);
   new Gauge({
     name: 'thumper_outbound_buffered_bytes',
     help: 'Bytes queued for clients in all transports, not yet written to the network.',
@@ -225,6 +254,7 @@ export function createMetrics(): Metrics {
     authDecision: (backend: string, step: AuthStep, result) => decisions.inc({ backend, step, result }),
     authBackendRequest: (path: BackendPath, outcome, seconds) => backendLatency.observe({ path, outcome }, seconds),
     publishConfirmed: (seconds) => confirmLatency.observe(seconds),
+    sharedKeyBound: (kind, seconds) => bindLatency.observe({ kind }, seconds),
     amqpSessionRestored: (result) => restores.inc({ result }),
     slowConsumerDisconnected: () => slowConsumers.inc(),
     connectionRefused: (transport) => refused.inc({ transport }),

@@ -19,6 +19,7 @@ import { ConnectionPool, type Lease } from './connection-pool.js';
 import { redactUrl } from './amqp-url.js';
 import { fullJitterDelay } from './backoff.js';
 import { pause } from './abortable.js';
+import type { BindKind } from './bind-pipe.js';
 import { SharedFanout, type FanoutStats } from './shared-fanout.js';
 import { SharingSession } from './sharing-session.js';
 
@@ -35,6 +36,8 @@ export interface AmqpEngineOptions {
   readonly reconnect: { readonly initialMs: number; readonly maxMs: number };
   /** Told how long each publisher confirm took, in seconds (metrics). */
   readonly onConfirm?: (seconds: number) => void;
+  /** Told how long each shared key's bind or unbind took, in seconds (metrics). */
+  readonly onBind?: (kind: BindKind, seconds: number) => void;
   /** After a lost connection: restore each session on a new one, or end it with an ERROR. Default restore. */
   readonly onConnectionLoss?: OnConnectionLoss;
   /** A session not restored by then ends with its ERROR. */
@@ -108,6 +111,7 @@ export class AmqpEngine implements Engine {
               onConnectionLoss: options.onConnectionLoss ?? DEFAULT_AMQP_ENGINE_OPTIONS.onConnectionLoss,
               reconnect: options.reconnect,
               unbindDelayMs: options.sharedUnbindDelayMs ?? 0,
+              onBind: options.onBind,
             },
             this.#log,
           );

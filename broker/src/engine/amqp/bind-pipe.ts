@@ -28,6 +28,8 @@ export interface BindPipeHooks {
   onChannelError(err: Error): void;
   /** Awaited before each batch and each retry: the owner's rebuild, which binds must not cut into. */
   ready(): Promise<unknown>;
+  /** Each call that took effect, with the seconds from its submission (metrics). */
+  observe?: ((kind: BindKind, seconds: number) => void) | undefined;
 }
 
 export interface BindTarget {
@@ -36,14 +38,16 @@ export interface BindTarget {
   readonly key: string;
 }
 
-type Kind = 'bind' | 'unbind';
+export type BindKind = 'bind' | 'unbind';
 
 interface Call {
-  readonly kind: Kind;
+  readonly kind: BindKind;
   readonly target: BindTarget;
 }
 
 interface Pending extends Call {
+  /** performance.now() at submission. */
+  readonly submitted: number;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -89,9 +93,9 @@ export class BindPipe {
     this.#forgetChannel();
   }
 
-  #submit(kind: Kind, target: BindTarget): Promise<void> {
+  #submit(kind: BindKind, target: BindTarget): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ kind, target, resolve, reject });
+      this.#queue.push({ kind, target, submitted: performance.now(), resolve, reject });
       if (this.#draining) return;
       this.#draining = true;
       // The rest of this tick's calls join the batch.
@@ -117,8 +121,13 @@ export class BindPipe {
       this.#forgetChannel();
       return false;
     }
-    for (const p of batch) p.resolve();
+    for (const p of batch) this.#tookEffect(p);
     return true;
+  }
+
+  #tookEffect(p: Pending): void {
+    this.#hooks.observe?.(p.kind, (performance.now() - p.submitted) / 1000);
+    p.resolve();
   }
 
   async #oneByOne(batch: readonly Pending[]): Promise<void> {
@@ -126,7 +135,7 @@ export class BindPipe {
       try {
         await this.#hooks.ready().catch(() => undefined);
         await callOn(await this.#channelOf(), p);
-        p.resolve();
+        this.#tookEffect(p);
       } catch (err) {
         // A failed call closes the channel on the broker; the next call must not find it here.
         this.#forgetChannel();

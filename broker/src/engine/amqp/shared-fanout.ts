@@ -30,7 +30,7 @@ import { Exchange } from '../memory/exchange.js';
 import { amqpErrorToStomp, connectionLost, restoreFailed } from './amqp-errors.js';
 import { fitsShortstr, fromAmqpProperties, tooLong } from './amqp-args.js';
 import { fullJitterDelay, type BackoffOptions } from './backoff.js';
-import { bindAll, BindPipe } from './bind-pipe.js';
+import { bindAll, BindPipe, type BindKind } from './bind-pipe.js';
 import type { ConnectionPool, Lease } from './connection-pool.js';
 
 export interface FanoutMessage {
@@ -62,6 +62,8 @@ export interface SharedFanoutOptions {
   readonly reconnect: BackoffOptions;
   /** A key without subscribers stays bound this long (0: unbound at once). Default 0. */
   readonly unbindDelayMs?: number;
+  /** Told each bind or unbind of a key once it took effect, with the seconds it waited (metrics). */
+  readonly onBind?: ((kind: BindKind, seconds: number) => void) | undefined;
 }
 
 export interface FanoutStats {
@@ -163,6 +165,7 @@ class VhostFanout {
       open: () => this.#openBindChannel(),
       onChannelError: (err) => this.#onBindError(err),
       ready: () => this.#restored,
+      observe: options.onBind,
     });
   }
 
